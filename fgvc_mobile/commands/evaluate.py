@@ -1,0 +1,50 @@
+"""``fgvc-mobile eval``: top-1/top-5 of every head and inference rule of a checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch.utils.data import DataLoader
+
+from fgvc_mobile.data.dataset import ImageListDataset
+from fgvc_mobile.data.layouts import load_splits
+from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.train.engine import evaluate
+from fgvc_mobile.train.trainer import pick_device
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by fgvc-mobile train")
+    p.add_argument("--data", required=True, help="data set spec (same classes as the checkpoint)")
+    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--json", help="also write the metrics to this JSON file")
+
+
+def run(args) -> int:
+    model, meta = load_checkpoint_model(args.checkpoint)
+    splits = load_splits(args.data)
+    if list(splits.classes) != list(meta["classes"]):
+        raise FGVCError(
+            f"--data {args.data}: its {len(splits.classes)} classes differ from the checkpoint's {len(meta['classes'])}"
+        )
+    device = pick_device(args.device)
+    pre = PreprocessConfig.from_dict(meta["preprocess"])
+    ds = ImageListDataset(splits.split(args.split), build_transform(pre, train=False))
+    metrics = evaluate(model.to(device), DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device)
+    print(f"{meta['method']} on {args.data} ({args.split}, {metrics['n_test']} images)")
+    print(f"{'head / rule':<16}{'top-1':>8}{'top-5':>8}")
+    for k in sorted(k for k in metrics if k.startswith("top1/")):
+        name = k[5:]
+        print(f"{name:<16}{metrics[k]:8.2f}{metrics['top5/' + name]:8.2f}")
+    if args.json:
+        from fgvc_mobile.serialization import atomic_write_json
+
+        atomic_write_json(args.json, {"checkpoint": args.checkpoint, "data": args.data, **metrics})
+    return 0

@@ -1,0 +1,67 @@
+"""``fgvc-mobile train``: options map 1:1 onto TrainConfig; a YAML --config gives the defaults."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from fgvc_mobile.methods import METHODS
+from fgvc_mobile.train.config import load_config
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError:
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}") from None
+    if not isinstance(v, dict):
+        raise argparse.ArgumentTypeError(f"not a JSON object: {text!r}")
+    return v
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    # every default is None so that only options the user typed override the YAML config
+    a = p.add_argument
+    a("--config", help="YAML file of options (command-line options override it)")
+    a("--data", help="data set: cub:PATH, aircraft:PATH, cars:PATH, folder:PATH, csv:FILE or synthetic")
+    a("--method", choices=sorted(METHODS), help="training recipe (default rmg-pmsi)")
+    a("--out", help="run folder for checkpoints, metrics and plots")
+    a("--pretrained", help="'imagenet' (torchvision download) or a local MobileNetV2 state_dict path")
+    a("--img-size", type=int, dest="img_size", help="input size (default 224)")
+    a("--resize", type=int, help="square resize before the crop (default img-size*8/7)")
+    a("--epochs", type=int)
+    a("--batch-size", type=int, dest="batch_size")
+    a("--lr", type=float, help="backbone learning rate (heads get lr * head-lr-mult)")
+    a("--head-lr-mult", type=float, dest="head_lr_mult")
+    a("--weight-decay", type=float, dest="weight_decay")
+    a("--freeze-backbone-epochs", type=int, dest="freeze_backbone_epochs")
+    a("--warmup-epochs", type=float, dest="warmup_epochs")
+    a("--label-smoothing", type=float, dest="label_smoothing")
+    a("--seed", type=int)
+    a("--workers", type=int)
+    a("--device", choices=["auto", "cpu", "cuda"])
+    a("--no-amp", dest="amp", action="store_const", const=False, help="disable mixed precision on CUDA")
+    a("--channels-last", dest="channels_last", action="store_const", const=True)
+    a("--skip-bad", dest="skip_bad", action="store_const", const=True, help="skip unreadable images (counted in the log)")
+    a("--best-metric", dest="best_metric", help="metric that selects best.pt, e.g. top1/combined")
+    a("--eval-every", type=int, dest="eval_every")
+    a("--max-steps-per-epoch", type=int, dest="max_steps_per_epoch")
+    a("--limit-train", type=int, dest="limit_train", help="use only the first N training images")
+    a("--limit-test", type=int, dest="limit_test")
+    a("--resume", help="continue from a last.pt")
+    a("--model", type=_json_dict, help='model options as JSON, e.g. \'{"feature_size": 160, "smooth": "dwsep"}\'')
+    a("--method-options", type=_json_dict, dest="method_options", help='recipe options as JSON, e.g. \'{"per_image": true}\'')
+    a("--teacher", help="teacher checkpoint (method distill)")
+
+
+def run(args) -> int:
+    from fgvc_mobile.train.trainer import fit
+
+    overrides = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("config", "command", "verbose", "teacher")}
+    if args.teacher:
+        overrides["distill"] = {"teacher": args.teacher}
+    cfg = load_config(args.config, overrides)
+    result = fit(cfg)
+    best = result["best"]
+    print(f"done: {result['out']}  best {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})")
+    return 0

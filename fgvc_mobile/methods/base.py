@@ -1,0 +1,83 @@
+"""A method is a recipe: its model heads, its training steps per batch, its inference rule.
+
+The trainer knows nothing method-specific: for every batch it asks the recipe for a sequence
+of (step name, loss) pairs and runs backward + optimizer step for each (PMSI's four phases are
+four steps). Recipes register themselves under the names users type (``--method rmg-pmsi``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.models.fgvc import FGVCModel
+
+
+@dataclass
+class StepContext:
+    """What a recipe may use while producing its training steps."""
+
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    generator: torch.Generator  # seeded per epoch: RMG/jigsaw draws are reproducible on resume
+    epoch: int
+    options: dict = field(default_factory=dict)
+    autocast: Callable = None  # context manager factory for AMP (nullcontext on CPU)
+
+
+class Recipe:
+    """Base recipe. Subclasses set ``name`` and implement ``build_model`` and ``training_steps``."""
+
+    name: str = ""
+    description: str = ""
+    #: default model keyword arguments (overridable per run via ``model`` options)
+    model_defaults: dict = {}
+    #: default method options (e.g. RMG levels); overridable via ``method_options``
+    option_defaults: dict = {}
+
+    def build_model(self, num_classes: int, **model_kwargs) -> FGVCModel:
+        raise NotImplementedError
+
+    def training_steps(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ctx: StepContext
+    ) -> Iterator[tuple[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def check_input_size(self, input_size: int, options: dict) -> None:
+        """Raise FGVCError when the input size cannot work with this recipe's augmentations."""
+
+    def step_names(self, options: dict) -> list[str]:
+        """Names of the steps per batch, for logging; default: one step called 'loss'."""
+        return ["loss"]
+
+    def resolve_options(self, options: dict | None) -> dict:
+        opts = dict(self.option_defaults)
+        unknown = set(options or {}) - set(opts)
+        if unknown:
+            raise FGVCError(
+                f"--method {self.name}: unknown method option(s) {sorted(unknown)}; known: {sorted(opts)}"
+            )
+        opts.update(options or {})
+        return opts
+
+    def resolve_model_kwargs(self, model_kwargs: dict | None) -> dict:
+        kw = dict(self.model_defaults)
+        kw.update(model_kwargs or {})
+        return kw
+
+
+METHODS: dict[str, Recipe] = {}
+
+
+def register(recipe_cls: type[Recipe]) -> type[Recipe]:
+    METHODS[recipe_cls.name] = recipe_cls()
+    return recipe_cls
+
+
+def get_method(name: str) -> Recipe:
+    if name not in METHODS:
+        raise FGVCError(f"--method {name!r}: unknown method; choose one of {sorted(METHODS)}")
+    return METHODS[name]

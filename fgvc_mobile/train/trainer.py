@@ -1,0 +1,276 @@
+"""``fit``: the whole training run — data, model, optimiser, schedule, resume, checkpoints.
+
+Reproducibility: every epoch reseeds the data order, augmentation and RMG draws from
+(seed, epoch), and checkpoints also carry the RNG states, so a run stopped after any epoch
+and resumed ends with the same weights as an uninterrupted run. Ctrl-C saves the position
+inside the epoch; resuming continues from that batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader
+
+from fgvc_mobile.data.dataset import ImageListDataset, drop_unreadable
+from fgvc_mobile.data.layouts import DataSplits, load_splits
+from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.methods import StepContext, get_method
+from fgvc_mobile.models.backbone import load_pretrained
+from fgvc_mobile.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from fgvc_mobile.train.config import TrainConfig
+from fgvc_mobile.train.engine import evaluate, train_one_epoch
+from fgvc_mobile.train.history import plot_history, write_history
+
+log = logging.getLogger("fgvc_mobile.train")
+
+
+def preprocess_for(cfg: TrainConfig) -> PreprocessConfig:
+    if cfg.resize is None:
+        return PreprocessConfig.for_size(cfg.img_size)
+    return PreprocessConfig(input_size=cfg.img_size, resize=(cfg.resize, cfg.resize))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FGVCError("--device cuda: no CUDA device is available")
+    if name not in ("cpu", "cuda"):
+        raise FGVCError(f"--device {name!r}: use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class _Dist:
+    """torchrun environment: rank/world size, or a single process."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.enabled = self.world > 1
+        if self.enabled and not dist.is_initialized():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self):
+        if self.enabled:
+            dist.barrier()
+
+
+def _load_data(cfg: TrainConfig) -> DataSplits:
+    splits = load_splits(cfg.data)
+    if cfg.limit_train:
+        splits.train = splits.train[: cfg.limit_train]
+    if cfg.limit_test:
+        splits.test = splits.test[: cfg.limit_test]
+    if cfg.skip_bad:
+        for name in ("train", "test"):
+            good, bad = drop_unreadable(splits.split(name), desc=f"checking {name} images")
+            for msg in bad:
+                log.warning("skipped: %s", msg)
+            if bad:
+                log.warning("--skip-bad: skipped %d unreadable %s image(s)", len(bad), name)
+            setattr(splits, name, good)
+    if not splits.train:
+        raise FGVCError(f"--data {cfg.data}: no training images")
+    return splits
+
+
+def _epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    order = torch.randperm(n, generator=g).tolist()
+    per_rank = n // world
+    return order[rank * per_rank : (rank + 1) * per_rank] if world > 1 else order
+
+
+def _lr_lambda(total_steps: int, warmup_steps: int):
+    def f(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        t = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, t)))
+
+    return f
+
+
+def _compatible_resume(cfg: TrainConfig, ckpt: dict, classes: list[str]) -> None:
+    if ckpt["method"] != cfg.method:
+        raise FGVCError(f"--resume: checkpoint was trained with --method {ckpt['method']}, not {cfg.method}")
+    if list(ckpt["classes"]) != list(classes):
+        raise FGVCError("--resume: checkpoint classes differ from the data set's classes")
+
+
+def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
+    """Train per ``cfg``; returns the final metrics and paths of last/best checkpoints."""
+    device = pick_device(cfg.device)
+    ddp = _Dist(device)
+    resume_ckpt = None
+    if cfg.resume:
+        resume_ckpt = load_checkpoint(cfg.resume)
+        keep = {k: getattr(cfg, k) for k in ("epochs", "workers", "device", "out") if getattr(cfg, k) is not None}
+        cfg = TrainConfig.from_dict({**resume_ckpt["config"], **keep, "resume": cfg.resume})
+
+    seed_everything(cfg.seed)
+    recipe = get_method(cfg.method)
+    options = recipe.resolve_options(cfg.method_options)
+    recipe.check_input_size(cfg.img_size, options)
+    pre = preprocess_for(cfg)
+    splits = _load_data(cfg)
+    train_ds = ImageListDataset(splits.train, build_transform(pre, train=True))
+    test_ds = ImageListDataset(splits.test, build_transform(pre, train=False))
+
+    model_kwargs = recipe.resolve_model_kwargs(cfg.model)
+    model = recipe.build_model(len(splits.classes), **model_kwargs)
+    pretrained_src = load_pretrained(model.backbone, cfg.pretrained) if not resume_ckpt else None
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+
+    head_params = model.head_parameters()
+    optimizer = torch.optim.SGD(
+        [
+            {"params": list(model.backbone.parameters()), "lr": cfg.lr, "name": "backbone"},
+            {"params": head_params, "lr": cfg.lr * cfg.head_lr_mult, "name": "heads"},
+        ],
+        lr=cfg.lr,
+        momentum=cfg.momentum,
+        weight_decay=cfg.weight_decay,
+    )
+    per_rank = len(train_ds) // ddp.world
+    steps_per_epoch = per_rank // cfg.batch_size
+    if cfg.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch)
+    if steps_per_epoch == 0:
+        raise FGVCError(
+            f"--batch-size {cfg.batch_size}: larger than the {per_rank} training images per process"
+        )
+    lam = _lr_lambda(cfg.epochs * steps_per_epoch, int(cfg.warmup_epochs * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [lam, lam])
+    use_amp = device.type == "cuda" and cfg.amp
+    scaler = torch.amp.GradScaler("cuda") if use_amp else None
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if use_amp else contextlib.nullcontext
+
+    start_epoch, skip_batches, history, best = 0, 0, [], {"metric": None, "value": -1.0, "epoch": -1}
+    if resume_ckpt is not None:
+        _compatible_resume(cfg, resume_ckpt, splits.classes)
+        model.load_state_dict(resume_ckpt["model"])
+        optimizer.load_state_dict(resume_ckpt["optimizer"])
+        scheduler.load_state_dict(resume_ckpt["scheduler"])
+        start_epoch = resume_ckpt["epoch"]
+        skip_batches = resume_ckpt.get("batches_done", 0)
+        history = list(resume_ckpt.get("history", []))
+        best = dict(resume_ckpt.get("best", best))
+        pretrained_src = resume_ckpt.get("pretrained")
+        set_rng_state(resume_ckpt["rng"])
+
+    net: nn.Module = model
+    if ddp.enabled:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=True
+        )
+    best_metric = cfg.best_metric or f"top1/{model.default_rule}"
+    out = Path(cfg.out)
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    def checkpoint_fields(epoch_done: int, batches_done: int = 0) -> dict:
+        return dict(
+            model=model.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(),
+            epoch=epoch_done,
+            batches_done=batches_done,
+            rng=rng_state(),
+            config=cfg.to_dict(),
+            method=cfg.method,
+            model_kwargs=model_kwargs,
+            classes=list(splits.classes),
+            preprocess=pre.to_dict(),
+            pretrained=pretrained_src,
+            history=history,
+            best=best,
+            data={"spec": cfg.data, "kind": splits.kind, "n_train": len(splits.train), "n_test": len(splits.test)},
+        )
+
+    last_metrics: dict = history[-1] if history else {}
+    for epoch in range(start_epoch, cfg.epochs):
+        seed_everything(cfg.seed * 1_000 + epoch)
+        ctx = StepContext(
+            criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+            generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch),
+            epoch=epoch,
+            options=options,
+            autocast=autocast,
+        )
+        frozen = epoch < cfg.freeze_backbone_epochs
+        for p in model.backbone.parameters():
+            p.requires_grad_(not frozen)
+        order = _epoch_order(len(train_ds), cfg.seed, epoch, ddp.rank, ddp.world)
+        order = order[: steps_per_epoch * cfg.batch_size][skip_batches * cfg.batch_size :]
+        loader = DataLoader(
+            train_ds,
+            batch_size=cfg.batch_size,
+            sampler=order,
+            num_workers=cfg.workers,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(cfg.seed * 31 + epoch),
+            pin_memory=device.type == "cuda",
+        )
+        try:
+            train_stats = train_one_epoch(
+                net, recipe, loader, optimizer, scheduler, ctx, device, scaler,
+                cfg.channels_last, None, show_progress and ddp.main,
+            )
+        except KeyboardInterrupt:
+            if ddp.main:
+                done = scheduler.last_epoch - epoch * steps_per_epoch
+                save_checkpoint(out / "last.pt", **checkpoint_fields(epoch, max(0, done)))
+                log.warning("interrupted: resumable checkpoint written to %s", out / "last.pt")
+            raise
+        skip_batches = 0
+        row = {"epoch": epoch + 1, "lr_backbone": optimizer.param_groups[0]["lr"], "backbone_frozen": frozen, **train_stats}
+        if ddp.main and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+            test_loader = DataLoader(test_ds, batch_size=max(cfg.batch_size, 32), num_workers=cfg.workers)
+            row.update(evaluate(net, test_loader, device, cfg.channels_last, show_progress, autocast))
+            if best_metric not in row:
+                raise FGVCError(f"--best-metric {best_metric}: not among {sorted(k for k in row if '/' in k)}")
+            if row[best_metric] > best["value"]:
+                best = {"metric": best_metric, "value": row[best_metric], "epoch": epoch + 1}
+        if ddp.main:
+            history.append(row)
+            last_metrics = row
+            fields = checkpoint_fields(epoch + 1)
+            save_checkpoint(out / "last.pt", **fields)
+            if best["epoch"] == epoch + 1:
+                save_checkpoint(out / "best.pt", **fields)
+            write_history(out, history)
+            plot_history(out, history, title=f"{cfg.method} on {cfg.data}")
+            log.info(
+                "epoch %d/%d  loss %.4f  %s",
+                epoch + 1, cfg.epochs, row["loss/total"],
+                "  ".join(f"{k} {v:.2f}" for k, v in row.items() if k.startswith("top1/")),
+            )
+        ddp.barrier()
+    if ddp.enabled:
+        dist.destroy_process_group()
+    return {"metrics": last_metrics, "best": best, "out": str(out), "history": history}
