@@ -28,8 +28,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode == "RGB":
         return img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        hi = 65535.0 if img.mode.startswith("I;16") or arr.max(initial=0) > 255 else 255.0
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64))
+        peak = arr.max(initial=0)
+        if img.mode.startswith("I;16") or peak > 255:
+            hi = 65535.0
+        elif img.mode == "F" and peak <= 1.0:
+            hi = 1.0  # float images conventionally hold 0..1
+        else:
+            hi = 255.0
         arr8 = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
         return Image.fromarray(arr8, mode="L").convert("RGB")
     if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
@@ -42,6 +48,14 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open ``path``, apply its EXIF orientation and return an 8-bit RGB PIL image."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ImageLoadError(f"{path}: is a directory, not an image file")
+    try:
+        empty = os.path.getsize(path) == 0
+    except OSError:
+        empty = False  # a missing or unreadable file is reported by Image.open below
+    if empty:
+        raise ImageLoadError(f"{path}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -58,6 +72,9 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise ImageLoadError(f"{path}: no such image file") from None
     except UnidentifiedImageError:
         raise ImageLoadError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+    except PermissionError:
+        raise ImageLoadError(f"{path}: permission denied") from None
+    except Exception as e:  # noqa: BLE001 - Pillow decoders raise OSError, SyntaxError, EOFError,
+        # struct.error, IndexError ... on hostile files; all of them mean "this file is bad".
+        msg = str(e).splitlines()[0][:200] if str(e) else e.__class__.__name__
         raise ImageLoadError(f"{path}: corrupt or truncated image ({msg})") from None
