@@ -1,0 +1,1 @@
+"""Export: deploy graphs, ONNX/TFLite/CoreML artifacts, manifests, and the Android asset step."""
