@@ -1,0 +1,217 @@
+"""Place an exported .tflite, its manifest and labels where the Android sample app loads them.
+
+The app (android_demo/, class FgvcClassifier) reads ``manifest.json`` and ``labels.txt`` from
+its assets and the model named by the manifest's ``model_file``. This step refuses a pair the
+app would refuse anyway (labels count vs output classes, a non-TFLite manifest, a manifest that
+disagrees with the model's own tensors), so the mistake surfaces at export time, not on a phone.
+
+``write_android_golden`` additionally runs the model in Python on one image and writes what
+the app's instrumented test (GoldenImageTest) must reproduce on a device.
+
+    python -m fgvc_mobile.export.android_assets MODEL.tflite MODEL.manifest.json android_demo/app/src/main/assets \\
+        [--golden-image bird.jpg [--golden-dir android_demo/app/src/androidTest/assets/golden]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fgvc_mobile.data.images import load_rgb
+from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.android_vectors import dequantize, reference_input, scores, top_k
+from fgvc_mobile.serialization import atomic_path, atomic_write_json, atomic_write_text
+
+#: asset names the app loads (FgvcClassifier.MANIFEST_ASSET / LABELS_ASSET); a test keeps them in sync
+MANIFEST_ASSET = "manifest.json"
+LABELS_ASSET = "labels.txt"
+SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
+
+
+def load_manifest(manifest_path, artifact_name: str) -> dict:
+    """One artifact's manifest; an export folder's index (``{"artifacts": [...]}``) is resolved by model file."""
+    path = Path(manifest_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FGVCError(f"{path}: no such manifest file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FGVCError(f"{path}: unreadable manifest ({str(e).splitlines()[0][:150]})") from None
+    if isinstance(data, dict) and "artifacts" in data and "model_file" not in data:
+        entry = next((a for a in data["artifacts"] if a.get("model_file") == artifact_name), None)
+        if entry is None or not entry.get("manifest"):
+            raise FGVCError(f"{path}: lists no manifest for {artifact_name}")
+        return load_manifest(path.parent / entry["manifest"], artifact_name)
+    if not isinstance(data, dict):
+        raise FGVCError(f"{path}: a manifest must be a JSON object")
+    import jsonschema
+
+    errors = list(jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text("utf-8"))).iter_errors(data))
+    if errors:
+        e = min(errors, key=lambda e: len(e.absolute_path))
+        at = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise FGVCError(f"{path}: invalid manifest at {at}: {e.message.splitlines()[0][:200]}")
+    return data
+
+
+def _model_tensors(artifact: Path):
+    """(input details, output details) from LiteRT, or None when ai_edge_litert is not installed."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return None
+    try:
+        it = Interpreter(model_path=str(artifact))
+    except Exception as e:  # a corrupt or non-TFLite file
+        raise FGVCError(f"{artifact}: LiteRT cannot load it ({str(e).splitlines()[0][:150]})") from None
+    ins, outs = it.get_input_details(), it.get_output_details()
+    if len(ins) != 1 or len(outs) != 1:
+        raise FGVCError(f"{artifact}: the app expects one input and one output tensor, the model has {len(ins)} and {len(outs)}")
+    return it, ins[0], outs[0]
+
+
+def check_for_app(artifact: Path, manifest: dict, where: str) -> None:
+    """Refuse what FgvcClassifier would refuse: wrong format, labels vs classes, manifest vs model."""
+    if manifest["format"] != "tflite":
+        raise FGVCError(f"{where}: describes a {manifest['format']} artifact; the Android app runs tflite models")
+    labels, out_shape = manifest["labels"], manifest["output"]["shape"]
+    if len(labels) != out_shape[-1]:
+        raise FGVCError(f"{where}: lists {len(labels)} labels but its output shape {out_shape} has "
+                        f"{out_shape[-1]} classes; the app would refuse this model")
+    bad = [lab for lab in labels if "\n" in lab or "\r" in lab]
+    if bad:
+        raise FGVCError(f"{where}: label {bad[0]!r} contains a line break; {LABELS_ASSET} needs one label per line")
+    tensors = _model_tensors(artifact)
+    if tensors is None:
+        return  # the app repeats these checks against the model when it loads it
+    _, inp, out = tensors
+    m_in = manifest["input"]
+    in_type, in_shape = np.dtype(inp["dtype"]).name, [int(d) for d in inp["shape"]]
+    model_out = [int(d) for d in out["shape"]]
+    if in_type != m_in["dtype"] or in_shape != list(m_in["shape"]):
+        raise FGVCError(f"{where}: says input {m_in['dtype']}{m_in['shape']} but {artifact.name} takes {in_type}{in_shape}")
+    if int(np.prod(model_out)) != len(labels):
+        raise FGVCError(f"{where}: lists {len(labels)} labels but {artifact.name} outputs {model_out}; "
+                        "the app would refuse this model")
+
+
+def copy_android_assets(artifact_path, manifest_path, assets_dir) -> dict[str, Path]:
+    """Copy the model, write ``manifest.json`` (model_file = the model's name) and ``labels.txt``.
+
+    Returns the written paths (``model``, ``manifest``, ``labels``) and, under ``stale``, other
+    .tflite files left in the folder (they only bloat the APK; the app loads the manifest's model).
+    """
+    artifact = Path(artifact_path)
+    if not artifact.is_file():
+        raise FGVCError(f"{artifact}: no such model file")
+    if artifact.suffix != ".tflite":
+        raise FGVCError(f"{artifact}: the Android app runs .tflite models (export with --format tflite)")
+    manifest = load_manifest(manifest_path, artifact.name)
+    check_for_app(artifact, manifest, str(manifest_path))
+
+    assets = Path(assets_dir)
+    try:
+        assets.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FGVCError(f"{assets}: cannot create the assets folder ({e.strerror or e})") from None
+    app_manifest = dict(manifest, model_file=artifact.name, labels_file=LABELS_ASSET)
+    model_dst = assets / artifact.name
+    if artifact.resolve() != model_dst.resolve():
+        try:
+            with atomic_path(model_dst) as tmp:
+                shutil.copyfile(artifact, tmp)
+        except OSError as e:
+            raise FGVCError(f"{model_dst}: cannot write ({e.strerror or e})") from None
+    atomic_write_text(assets / LABELS_ASSET, "".join(f"{lab}\n" for lab in manifest["labels"]))
+    atomic_write_json(assets / MANIFEST_ASSET, app_manifest)
+    stale = sorted(p for p in assets.glob("*.tflite") if p.name != artifact.name)
+    return {"model": model_dst, "manifest": assets / MANIFEST_ASSET, "labels": assets / LABELS_ASSET, "stale": stale}
+
+
+def write_android_golden(artifact_path, manifest_path, image_path, golden_dir) -> dict:
+    """Run the model in Python (LiteRT) on one image; write golden.png, golden_input.bin, golden.json.
+
+    The app's instrumented test decodes golden.png, must build exactly golden_input.bin and
+    classify to golden.json's expected label. The image is re-encoded as PNG from ``load_rgb``'s
+    pixels, so JPEG decoder differences between Pillow and Android cannot matter.
+    """
+    artifact = Path(artifact_path)
+    manifest = load_manifest(manifest_path, artifact.name)
+    check_for_app(artifact, manifest, str(manifest_path))
+    tensors = _model_tensors(artifact)
+    if tensors is None:
+        raise FGVCError("writing a golden image needs ai_edge_litert (pip install 'fgvc-mobile[export]')")
+    it, inp, out = tensors
+    variant = dict(manifest["input"])
+    in_scale, in_zp = inp["quantization"]
+    if in_scale:  # the model's own params win, as in the app
+        variant["quantization"] = {"scale": float(in_scale), "zero_point": int(in_zp)}
+    cfg = PreprocessConfig.from_dict({k: manifest["preprocess"][k] for k in ("input_size", "resize", "mean", "std", "interpolation")})
+
+    golden = Path(golden_dir)
+    golden.mkdir(parents=True, exist_ok=True)
+    with atomic_path(golden / "golden.png") as tmp:
+        load_rgb(image_path).save(tmp, format="PNG")
+    x = reference_input(golden / "golden.png", cfg, variant)
+    with atomic_path(golden / "golden_input.bin") as tmp:
+        tmp.write_bytes(x.astype(x.dtype.newbyteorder("<")).tobytes())
+
+    it.allocate_tensors()
+    it.set_tensor(inp["index"], x)
+    it.invoke()
+    raw = it.get_tensor(out["index"]).reshape(-1)
+    out_scale, out_zp = out["quantization"]
+    values = dequantize(raw, out_scale or None, out_zp)
+    sc = scores(values, manifest["output"]["kind"])
+    top = top_k(values, 5)
+    labels = manifest["labels"]
+    result = {
+        "model_file": artifact.name,
+        "image": "golden.png",
+        "input_tensor": "golden_input.bin",
+        "byte_order": "little",
+        "expected_index": top[0],
+        "expected_label": labels[top[0]],
+        "top5": [labels[i] for i in top],
+        "top5_scores": [float(sc[i]) for i in top],
+    }
+    atomic_write_json(golden / "golden.json", result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fgvc_mobile.export.android_assets", description=__doc__.splitlines()[0])
+    p.add_argument("artifact", help="the exported .tflite file")
+    p.add_argument("manifest", help="its manifest (<stem>.manifest.json, or the export folder's manifest.json)")
+    p.add_argument("assets_dir", help="the app's assets folder, e.g. android_demo/app/src/main/assets")
+    p.add_argument("--golden-image", help="also write the instrumented test's golden files for this image")
+    p.add_argument("--golden-dir", help="where (default: <app>/src/androidTest/assets/golden beside the assets folder)")
+    args = p.parse_args(argv)
+    try:
+        written = copy_android_assets(args.artifact, args.manifest, args.assets_dir)
+        for p_ in written["stale"]:
+            print(f"note: {p_} is another model left in the assets folder; delete it to keep the APK small")
+        print(f"wrote {written['model']}, {written['manifest']}, {written['labels']}")
+        if args.golden_image:
+            assets = Path(args.assets_dir).resolve()
+            golden_dir = args.golden_dir
+            if golden_dir is None:
+                if assets.parts[-3:] != ("src", "main", "assets"):
+                    raise FGVCError("--golden-dir is needed when the assets folder is not <app>/src/main/assets")
+                golden_dir = assets.parent.parent / "androidTest" / "assets" / "golden"
+            g = write_android_golden(args.artifact, args.manifest, args.golden_image, golden_dir)
+            print(f"golden: {golden_dir} expects {g['expected_label']!r}")
+    except FGVCError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
