@@ -1,0 +1,60 @@
+package dev.fgvcmobile.demo
+
+import android.content.Context
+import android.os.Build
+import dev.fgvcmobile.core.BenchReport
+import java.io.File
+import java.io.IOException
+import java.text.SimpleDateFormat
+import java.util.Date
+import java.util.Locale
+import java.util.TimeZone
+
+/** Writes the benchmark report (harness schema v1) where `adb pull` can fetch it. */
+object BenchmarkReporter {
+
+    fun machine(): BenchReport.Machine {
+        val m = BenchReport.Machine()
+        m.manufacturer = Build.MANUFACTURER
+        m.model = Build.MODEL
+        m.soc = if (Build.VERSION.SDK_INT >= 31) "${Build.SOC_MANUFACTURER} ${Build.SOC_MODEL}" else Build.HARDWARE
+        m.abi = Build.SUPPORTED_ABIS.firstOrNull() ?: "unknown"
+        m.androidRelease = Build.VERSION.RELEASE
+        m.sdkInt = Build.VERSION.SDK_INT
+        m.cores = Runtime.getRuntime().availableProcessors()
+        m.runtimeVersion = BuildConfig.LITERT_VERSION
+        return m
+    }
+
+    /** The process's peak resident set (VmHWM in /proc/self/status), MiB; null if unreadable. */
+    fun peakRssMb(): Double? = try {
+        File("/proc/self/status").readLines()
+            .firstOrNull { it.startsWith("VmHWM:") }
+            ?.split(Regex("\\s+"))?.getOrNull(1)?.toDoubleOrNull()
+            ?.div(1024.0)
+    } catch (e: IOException) {
+        null
+    }
+
+    /**
+     * Write rows to <external files>/bench/bench-<time>.json, i.e.
+     * /sdcard/Android/data/dev.fgvcmobile.demo/files/bench/ (adb pull; no permission needed).
+     */
+    fun write(context: Context, rows: List<BenchReport.Row>, settings: Map<String, Any?>): File {
+        val now = Date()
+        val created = SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss'Z'", Locale.ROOT)
+            .apply { timeZone = TimeZone.getTimeZone("UTC") }.format(now)
+        val stamp = SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(now)
+        val json = BenchReport.toJson(machine(), rows, "fgvc-mobile-android ${BuildConfig.VERSION_NAME}", created, settings)
+        val dir = File(context.getExternalFilesDir(null) ?: context.filesDir, "bench")
+        if (!dir.isDirectory && !dir.mkdirs()) throw IOException("cannot create $dir")
+        val file = File(dir, "bench-$stamp.json")
+        val tmp = File(dir, ".${file.name}.tmp")
+        tmp.writeText(json)
+        if (!tmp.renameTo(file)) {
+            tmp.delete()
+            throw IOException("cannot write $file")
+        }
+        return file
+    }
+}
