@@ -1,0 +1,137 @@
+"""Find the artifacts to benchmark: every manifest in a folder, each naming its model file.
+
+A manifest JSON is either one manifest object (``<name>.manifest.json`` beside
+``<name>.<ext>``) or ``{"artifacts": [manifest, ...]}`` (a combined ``manifest.json``); both
+are read, checked against ``export/manifest.schema.json`` and de-duplicated by model file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from fgvc_mobile.errors import FGVCError
+
+_SCHEMA_CANDIDATES = (
+    # export/ and benchmarks/ are siblings both in the source tree and in an installed wheel
+    Path(__file__).resolve().parent.parent / "export" / "manifest.schema.json",
+)
+
+
+@lru_cache(maxsize=1)
+def manifest_schema() -> dict:
+    for p in _SCHEMA_CANDIDATES:
+        if p.is_file():
+            return json.loads(p.read_text(encoding="utf-8"))
+    try:
+        from importlib import resources
+
+        return json.loads((resources.files("fgvc_mobile.export") / "manifest.schema.json").read_text("utf-8"))
+    except Exception as e:  # pragma: no cover - a broken install
+        raise FGVCError(f"manifest schema not found (export/manifest.schema.json): {e}") from None
+
+
+@dataclass
+class Artifact:
+    """One exported model file and the manifest that says how to feed it."""
+
+    name: str
+    path: Path
+    manifest: dict
+    manifest_path: Path
+    checkpoint: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def format(self) -> str:
+        return self.manifest["format"]
+
+    @property
+    def precision(self) -> str:
+        return self.manifest["precision"]
+
+    @property
+    def size_bytes(self) -> int:
+        if self.path.is_dir():  # .mlpackage bundles are folders
+            return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
+        return self.path.stat().st_size
+
+    @property
+    def source(self) -> dict:
+        return self.manifest.get("source") or {}
+
+
+def validate_manifest(m, where: str) -> dict:
+    import jsonschema
+
+    if not isinstance(m, dict):
+        raise FGVCError(f"{where}: a manifest must be a JSON object")
+    errors = list(jsonschema.Draft202012Validator(manifest_schema()).iter_errors(m))
+    if errors:
+        e = min(errors, key=lambda e: len(e.absolute_path))
+        loc = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise FGVCError(f"{where}: invalid manifest at {loc}: {e.message.splitlines()[0][:200]}")
+    return m
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FGVCError(f"{path}: not valid JSON ({e.__class__.__name__}: {str(e)[:120]})") from None
+
+
+def manifests_in(path: Path) -> list[tuple[dict, Path, str]]:
+    """(manifest, manifest file, where-string) for each manifest object in one JSON file."""
+    data = _read_json(path)
+    if isinstance(data, dict) and "artifacts" in data and "model_file" not in data:
+        items = data["artifacts"]
+        if not isinstance(items, list) or not items:
+            raise FGVCError(f"{path}: 'artifacts' must be a non-empty list of manifests")
+        return [(m, path, f"{path} artifacts[{i}]") for i, m in enumerate(items)]
+    return [(data, path, str(path))]
+
+
+def _resolve_checkpoint(ckpt, base: Path) -> str | None:
+    if not ckpt:
+        return None
+    p = Path(ckpt)
+    for cand in ((base / p) if not p.is_absolute() else p, p):
+        if cand.exists():
+            return str(cand.resolve())
+    return str(ckpt)
+
+
+def discover(artifacts: str | os.PathLike) -> list[Artifact]:
+    """All artifacts under ``artifacts`` (a folder, searched recursively, or one manifest file)."""
+    root = Path(artifacts)
+    if not root.exists():
+        raise FGVCError(f"--artifacts {root}: no such folder")
+    if root.is_file():
+        files = [root]
+        root = root.parent
+    else:
+        files = sorted(set(root.rglob("*.manifest.json")) | set(root.rglob("manifest.json")))
+    found: dict[Path, Artifact] = {}
+    for mf in files:
+        for m, mpath, where in manifests_in(mf):
+            validate_manifest(m, where)
+            model = Path(m["model_file"])
+            model = model if model.is_absolute() else (mpath.parent / model)
+            if not model.exists():
+                raise FGVCError(f"{where}: model_file {m['model_file']!r} not found at {model}")
+            key = model.resolve()
+            if key in found:
+                continue
+            try:
+                name = key.relative_to(root.resolve()).as_posix()
+            except ValueError:
+                name = model.name
+            ckpt = _resolve_checkpoint((m.get("source") or {}).get("checkpoint"), mpath.parent)
+            found[key] = Artifact(name, model, m, mpath, ckpt)
+    if not found:
+        raise FGVCError(f"--artifacts {artifacts}: no artifact manifests (*.manifest.json or manifest.json) found")
+    return sorted(found.values(), key=lambda a: a.name)
