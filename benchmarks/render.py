@@ -1,0 +1,123 @@
+"""Human-readable views of a report: one Markdown table and one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from fgvc_mobile.benchmarks.stats import PERCENTILE_METHOD
+
+COLUMNS = (
+    "artifact", "format", "precision", "target", "runtime", "delegate", "threads", "size MB", "load ms",
+    "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "peak RSS MB (Δ)", "top-1 %", "top-5 %",
+    "agree %", "Δ top-1 pp", "note",
+)
+
+
+def _f(v, digits=2, scale=1.0, sign=False):
+    if v is None:
+        return "–"
+    return f"{v * scale:+.{digits}f}" if sign else f"{v * scale:.{digits}f}"
+
+
+def row_cells(r: dict) -> list[str]:
+    lat = r.get("latency_ms") or {}
+    acc = r.get("accuracy") or {}
+    mean_std = "–" if lat.get("mean") is None else f"{lat['mean']:.2f}" + ("" if lat.get("std") is None else f" ± {lat['std']:.2f}")
+    rss = _f(r.get("peak_rss_mb"), 1) + ("" if r.get("rss_delta_mb") is None else f" (+{r['rss_delta_mb']:.1f})")
+    note = f"skipped: {r['skipped_reason']}" if r.get("skipped_reason") else (r.get("notes") or "")
+    return [
+        str(r.get("artifact")), str(r.get("format") or "–"), str(r.get("precision") or "–"), str(r.get("target")),
+        str(r.get("runtime")), str(r.get("delegate") or "–"), _f(r.get("threads"), 0),
+        _f(r.get("size_bytes"), 2, 1 / 2**20), _f(r.get("load_ms")), _f(r.get("first_inference_ms")),
+        _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), mean_std, rss,
+        _f(acc.get("top1"), 2, 100), _f(acc.get("top5"), 2, 100), _f(r.get("agreement_with_reference"), 2, 100),
+        _f(r.get("top1_delta_vs_reference"), 2, 100, sign=True), note,
+    ]
+
+
+def context_lines(report: dict) -> list[str]:
+    """Machine, device, reference, data and settings: the context no figure may travel without."""
+    m = report.get("machine") or {}
+    libs = ", ".join(f"{k} {v}" for k, v in (m.get("libraries") or {}).items() if v)
+    out = [
+        f"Machine: {m.get('cpu_model') or 'unknown CPU'}, {m.get('cores') or '?'} cores, "
+        f"{m.get('threads') or '?'} threads used; {m.get('os') or 'unknown OS'}; Python {m.get('python') or '?'}"
+        + (f"; GPU {m['gpu']}" if m.get("gpu") else ""),
+    ]
+    if libs:
+        out.append(f"Libraries: {libs}")
+    dev = m.get("device")
+    if dev:
+        out.append("Device: " + ", ".join(f"{k} {v}" for k, v in dev.items() if v))
+    ref = report.get("reference")
+    if ref:
+        if ref.get("skipped_reason"):
+            out.append(f"Reference: none ({ref['skipped_reason']})")
+        else:
+            ck = "; ".join(
+                f"{Path(c['checkpoint']).name} ({c.get('method') or '?'}, rule {c.get('rule') or '?'}, top-1 "
+                f"{_f((c.get('accuracy') or {}).get('top1'), 2, 100)} %)" for c in ref.get("checkpoints") or [])
+            out.append(f"Reference: PyTorch fp32 on {ref.get('device')}" + (f" ({ref['device_name']})" if ref.get("device_name") else "") + f": {ck}")
+    data = report.get("data")
+    if data:
+        out.append(f"Data: {data.get('spec')} test split, {data.get('n_evaluated')} images evaluated"
+                   + (f", {data['n_skipped']} unreadable skipped" if data.get("n_skipped") else ""))
+    s = report.get("settings") or {}
+    if s:
+        out.append(f"Settings: target {s.get('target')}, batch {s.get('batch')}, warmup {s.get('warmup')}, runs {s.get('runs')}; "
+                   f"percentiles: numpy '{PERCENTILE_METHOD}' interpolation, std: population")
+    if report.get("command"):
+        out.append(f"Command: `{report['command']}`")
+    return out
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(report: dict) -> str:
+    lines = ["# fgvc-mobile benchmark", ""]
+    lines += [f"- {_md_escape(c)}" for c in context_lines(report)]
+    lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in report["results"]:
+        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells(r)) + " |")
+    lines += ["", "Accuracies are on the test split; agree % is top-1 agreement with the fp32 PyTorch "
+              "reference, Δ top-1 is the accuracy difference to it in percentage points. Peak RSS is the "
+              "process's resident peak while loading and timing the model; (+x) is its growth over the "
+              "resident size before loading.", ""]
+    return "\n".join(lines)
+
+
+def to_html(report: dict, images: dict[str, Path]) -> str:
+    """One page with the table inline and each PNG embedded as base64 (no side files)."""
+    head = "".join(f"<li>{html.escape(c)}</li>" for c in context_lines(report))
+    th = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join(
+        "<tr" + (' class="skipped"' if r.get("skipped_reason") else "") + ">"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(r)) + "</tr>"
+        for r in report["results"]
+    )
+    figs = "".join(
+        f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
+        f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for title, p in images.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>fgvc-mobile benchmark</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
+table {{ border-collapse: collapse; font-size: 12px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }}
+th {{ background: #f0f0f0; position: sticky; top: 0; }}
+td:first-child, td:nth-child(-n+6), td:last-child {{ text-align: left; }}
+tr.skipped td {{ color: #888; }}
+figure {{ display: inline-block; margin: 1em 1em 0 0; }} img {{ max-width: 100%; }}
+</style></head><body>
+<h1>fgvc-mobile benchmark</h1>
+<ul>{head}</ul>
+<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>
+{figs}
+</body></html>
+"""
