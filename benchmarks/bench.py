@@ -200,7 +200,7 @@ class _HostBench:
         m, rows = art.manifest, []
         runners = runners_for(art.format, target)
         base = dict(artifact=art.name, format=art.format, precision=art.precision, method=m.get("method"),
-                    size_bytes=art.size_bytes, params=art.source.get("params"), macs=art.source.get("macs"),
+                    size_bytes=art.size_bytes, params=art.params(), macs=art.source.get("macs"),
                     input_size=int(m["preprocess"]["input_size"]), batch=1)
         if not runners:
             return [make_row(**base, target="cuda" if target == "cuda" else "host", runtime="none",

@@ -8,6 +8,7 @@ are read, checked against ``export/manifest.schema.json`` and de-duplicated by m
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,6 +63,20 @@ class Artifact:
     @property
     def source(self) -> dict:
         return self.manifest.get("source") or {}
+
+    def params(self) -> int | None:
+        """Stored weights: the manifest's ``source.params``, else counted from ONNX initializers."""
+        if self.source.get("params") is not None:
+            return int(self.source["params"])
+        if self.format == "onnx":
+            try:
+                import onnx
+
+                graph = onnx.load(str(self.path), load_external_data=False).graph
+                return sum(math.prod(t.dims) for t in graph.initializer)
+            except Exception:  # an unreadable graph fails later with a clearer message
+                return None
+        return None
 
 
 def validate_manifest(m, where: str) -> dict:

@@ -103,6 +103,8 @@ def test_latency_fields(bench):
         assert row["load_ms"] > 0 and row["first_inference_ms"] > 0
         assert row["size_bytes"] > 0
     assert bench["rows"]["best.pt"]["params"] > 0 and bench["rows"]["best.pt"]["macs"] > 0
+    # the ONNX graph stores the same weights as the checkpoint's deploy model (BN folded or not)
+    assert 0.9 * bench["rows"]["best.pt"]["params"] <= bench["rows"]["a_fp32.onnx"]["params"] <= bench["rows"]["best.pt"]["params"]
     machine = bench["report"]["machine"]
     assert machine["threads"] == 1 and machine["libraries"]["onnxruntime"] and machine["python"]
 
