@@ -100,7 +100,8 @@ def _ensure_host_target(target: str) -> None:
 def _check_settings(target, threads, runs, warmup, limit, eval_batch) -> int:
     if target not in TARGETS:
         raise FGVCError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
-    threads = threads if threads is not None else min(4, usable_cores() or 1)
+    if threads is None:  # a phone's big cores are not the host's: default to 4 there
+        threads = 4 if target == "adb" else min(4, usable_cores() or 1)
     for name, v, lo in (("--threads", threads, 1), ("--runs", runs, 1), ("--warmup", warmup, 0), ("--eval-batch", eval_batch, 1)):
         if not isinstance(v, int) or v < lo:
             raise FGVCError(f"{name} must be an integer >= {lo}, got {v!r}")

@@ -238,3 +238,10 @@ def test_adb_target_needs_the_binary_and_a_tflite(fake_adb, tflite_dist, tmp_pat
                                                   in_graph=False, shape=[1, 3, 32, 32]))
     with pytest.raises(FGVCError, match="no .tflite artifacts"):
         run_bench(dist, None, tmp_path / "o", target="adb", benchmark_model=binary, progress=False)
+
+
+def test_phone_threads_default_to_four_whatever_the_host(fake_adb, tflite_dist, tmp_path):
+    dist, binary = tflite_dist
+    report = run_bench(dist, None, tmp_path / "out", target="adb", benchmark_model=binary, progress=False)
+    runs = [c[3] for c in fake_adb() if len(c) > 3 and "--graph" in c[3]]
+    assert "--num_threads=4" in runs[0].split() and report["results"][0]["threads"] == 4
