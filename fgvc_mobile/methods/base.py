@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.methods.losses import make_criterion
 from fgvc_mobile.models.fgvc import FGVCModel
 
 
@@ -26,6 +27,11 @@ class StepContext:
     epoch: int
     options: dict = field(default_factory=dict)
     autocast: Callable = None  # context manager factory for AMP (nullcontext on CPU)
+
+
+#: options every recipe accepts: the loss behind ``ctx.criterion`` (``gce``: gradient-boosting
+#: cross-entropy over the top ``gce_k`` negatives, methods/losses.py)
+COMMON_OPTIONS = {"loss": "ce", "gce_k": 15}
 
 
 class Recipe:
@@ -54,14 +60,19 @@ class Recipe:
         return ["loss"]
 
     def resolve_options(self, options: dict | None) -> dict:
-        opts = dict(self.option_defaults)
+        opts = {**COMMON_OPTIONS, **self.option_defaults}
         unknown = set(options or {}) - set(opts)
         if unknown:
             raise FGVCError(
                 f"--method {self.name}: unknown method option(s) {sorted(unknown)}; known: {sorted(opts)}"
             )
         opts.update(options or {})
+        self.criterion(opts)  # validates loss / gce_k now, not at the first batch
         return opts
+
+    def criterion(self, options: dict, label_smoothing: float = 0.0):
+        """The classification loss handed to the steps as ``ctx.criterion`` (option ``loss``: ce | gce)."""
+        return make_criterion(options["loss"], options["gce_k"], label_smoothing)
 
     def resolve_model_kwargs(self, model_kwargs: dict | None) -> dict:
         kw = dict(self.model_defaults)

@@ -216,7 +216,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed * 1_000 + epoch)
         ctx = StepContext(
-            criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+            criterion=recipe.criterion(options, cfg.label_smoothing),
             generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch),
             epoch=epoch,
             options=options,
