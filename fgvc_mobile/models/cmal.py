@@ -1,0 +1,164 @@
+"""CMAL-Net (Liu et al. 2023) on the tapped MobileNetV2: three experts, CAM attention regions.
+
+Expert n covers the backbone up to tap S_n. Its descriptor follows eqs. (1)-(3):
+x' = ELU(BN(Conv1x1(C_n -> C_v/2)(x_n))), x'' = ELU(BN(Conv3x3(C_v/2 -> C_v)(x'))),
+v_n = GMP(x''); p_n = f_n^clf(v_n) with f^clf one fully connected layer, so that the class
+activation map of eq. (4), Omega_n = sum_c W_n[k_n, c] x''_c, is exactly the map whose spatial
+maximum drives the logit. p_oval = f_oval^clf([v_1; v_2; v_3]).
+
+Attention regions (section 3.2): Omega_n is upsampled bilinearly to the input size and
+min-max normalised; the overall map averages the normalised maps of the three experts (the
+text of eq. 7 and the authors' release; the equation's symbol omits "norm") and is
+normalised again; the box is the smallest rectangle holding every pixel strictly above the
+threshold t (eq. 6); the region is that box cropped from the input and resized to the input
+size (no padding around the box: the paper has none).
+
+Inference (end of section 3.3) feeds the raw input and the overall attention region through
+the network and fuses the 2 x (N+1) = 8 prediction scores; ``forward`` in eval mode does both
+passes, so ``evaluate`` measures the real pipeline. The fused score is the *sum* of the eight
+logit vectors (the paper averages; the argmax is the same).
+
+Deployment is a two-pass pipeline (``deploy_passes = 2``); ``export_graphs()`` returns the two
+graphs to export:
+
+* ``pass1``: image [B, 3, H, W] -> (logits [B, C] = sum of the 4 raw heads,
+  box [B, 4] = (x0, y0, x1, y1) in input pixels, end-exclusive, whole numbers as floats);
+* ``pass2``: the crop [B, 3, H, W] -> logits [B, C] = sum of the 4 heads on the crop.
+
+Between the passes the app / harness crops the *model input image* (the resized, centre-cropped
+H x W picture, before or after normalisation - the affine normalisation commutes with the
+bilinear resize) to the box and resizes it bilinearly (half-pixel centres, as
+``F.interpolate(align_corners=False)``) back to H x W. The final score is pass1 + pass2 logits;
+latency is the sum of both passes plus the crop. ``crop_resize`` in ``models/regions.py`` is the
+reference implementation of that step.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fgvc_mobile.models.fgvc import FGVCModel
+from fgvc_mobile.models.regions import crop_resize, mask_box, minmax_normalize, upsample_maps
+
+RAW_HEADS = ("expert1", "expert2", "expert3", "concat")
+CROP_HEADS = tuple(f"crop_{h}" for h in RAW_HEADS)
+
+
+def conv_bn_elu(cin: int, cout: int, k: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ELU(inplace=True))
+
+
+class ExpertDescriptor(nn.Module):
+    """F_n of eqs. (1)-(3) without the pooling: returns the map x'' [B, C_v, h, w]."""
+
+    def __init__(self, cin: int, descriptor: int):
+        super().__init__()
+        self.reduce = conv_bn_elu(cin, descriptor // 2, 1)
+        self.expand = conv_bn_elu(descriptor // 2, descriptor, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.expand(self.reduce(x))
+
+
+class CMALModel(FGVCModel):
+    """Three experts on S1/S2/S3 plus the concatenation classifier; eval ``forward`` = two-pass fusion."""
+
+    deploy_passes = 2
+    inference_rules = {
+        "fusion": RAW_HEADS + CROP_HEADS,
+        "raw": RAW_HEADS,
+        "concat": ("concat",),
+    }
+
+    def __init__(self, num_classes: int, width_mult: float = 1.0, descriptor: int = 640, threshold: float = 0.5):
+        super().__init__(num_classes, width_mult)
+        if not 0.0 <= threshold < 1.0:
+            raise ValueError(f"cmal threshold t must be in [0, 1), got {threshold}")
+        self.threshold = float(threshold)
+        chs = [t.num_chs for t in self.backbone.feature_info]
+        self.experts = nn.ModuleList(ExpertDescriptor(c, descriptor) for c in chs)
+        self.classifiers = nn.ModuleList(nn.Linear(descriptor, num_classes) for _ in chs)
+        self.concat_classifier = nn.Linear(len(chs) * descriptor, num_classes)
+
+    # ---- one pass ---------------------------------------------------------------------------
+    def single(self, x: torch.Tensor, heads: tuple[str, ...] = RAW_HEADS, return_maps: bool = False):
+        """Logits of ``heads`` for one input; only the backbone stages they need are run.
+
+        With ``return_maps`` also returns the expert maps x''_n (for the CAMs of eq. 4).
+        """
+        n_exp = len(self.experts)
+        wanted = {int(h[len("expert"):]) - 1 for h in heads if h.startswith("expert")}
+        if "concat" in heads or return_maps:
+            wanted = set(range(n_exp))
+        maps: list[torch.Tensor | None] = [None] * n_exp
+        for i, stage in enumerate(self.backbone.stages[: max(wanted) + 1]):
+            x = stage(x)
+            if i in wanted:
+                maps[i] = self.experts[i](x)
+        vs = [m.amax(dim=(2, 3)) if m is not None else None for m in maps]  # global max pooling
+        out = {f"expert{i + 1}": self.classifiers[i](vs[i]) for i in sorted(wanted) if f"expert{i + 1}" in heads}
+        if "concat" in heads:
+            out["concat"] = self.concat_classifier(torch.cat(vs, dim=1))
+        return (out, maps) if return_maps else out
+
+    # ---- attention regions (section 3.2) -------------------------------------------------------
+    def class_activation_maps(self, maps: list[torch.Tensor], logits: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """Eq. (4): Omega_n = sum_c W_n[k_n, c] x''_n^c for the class k_n that expert n predicts."""
+        cams = []
+        for i, (m, clf) in enumerate(zip(maps, self.classifiers)):
+            k = logits[f"expert{i + 1}"].argmax(dim=1)
+            w = clf.weight[k]  # [B, C_v]
+            cams.append(torch.einsum("bc,bchw->bhw", w, m))
+        return cams
+
+    def attention_maps(self, cams: list[torch.Tensor], size: tuple[int, int]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Normalised upsampled maps of every expert (eq. 5) and the normalised overall map (eq. 7)."""
+        norm = [minmax_normalize(upsample_maps(c, size)) for c in cams]
+        overall = minmax_normalize(torch.stack(norm).mean(dim=0))
+        return norm, overall
+
+    def pass1(self, x: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Raw-input logits and the overall attention box [B, 4] (x0, y0, x1, y1), end-exclusive."""
+        out, maps = self.single(x, return_maps=True)
+        _, overall = self.attention_maps(self.class_activation_maps(maps, out), tuple(x.shape[-2:]))
+        return out, mask_box(overall > self.threshold)
+
+    def fuse(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Both passes: raw heads and ``crop_*`` heads on the overall attention region."""
+        out, box = self.pass1(x)
+        crop = self.single(crop_resize(x, box))
+        out.update({f"crop_{k}": v for k, v in crop.items()})
+        return out
+
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] | None = None, return_maps: bool = False):
+        if heads is None and not return_maps and not self.training:
+            return self.fuse(x)
+        return self.single(x, heads or RAW_HEADS, return_maps)
+
+    def export_graphs(self) -> dict[str, nn.Module]:
+        """The two deploy graphs (see the module docstring); both share this model's weights."""
+        return {"pass1": CMALPass1(self), "pass2": CMALPass2(self)}
+
+
+class CMALPass1(nn.Module):
+    """Deploy graph 1: image -> (sum of the raw heads' logits, overall attention box)."""
+
+    def __init__(self, model: CMALModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out, box = self.model.pass1(x)
+        return FGVCModel.apply_rule(out, RAW_HEADS), box
+
+
+class CMALPass2(nn.Module):
+    """Deploy graph 2: cropped and resized attention region -> sum of the heads' logits."""
+
+    def __init__(self, model: CMALModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return FGVCModel.apply_rule(self.model.single(x), RAW_HEADS)
