@@ -1,0 +1,159 @@
+"""CMAL-Net and ELoPE models and recipes: CAMs, attention boxes, the test-time crop pipelines,
+which parameters each training step reaches, and ELoPE's online class means."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fgvc_mobile.methods import StepContext, get_method
+from fgvc_mobile.models.cmal import CMALModel, RAW_HEADS
+from fgvc_mobile.models.elope import ELoPEModel
+from fgvc_mobile.models.fgvc import FGVCModel
+
+torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Two intra-op threads on a shared, loaded 2-core machine run these tiny ops ~50x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _ctx(name: str, **opts) -> StepContext:
+    recipe = get_method(name)
+    options = recipe.resolve_options(opts)
+    return StepContext(recipe.criterion(options), torch.Generator().manual_seed(0), 0, options, contextlib.nullcontext)
+
+
+def _owner(name: str) -> str:
+    """backbone.stages.1.x -> backbone.1; experts.0.x -> experts.0; localiser.body.x -> localiser."""
+    parts = name.split(".")
+    if parts[0] == "backbone":
+        return f"backbone.{parts[2]}"
+    return f"{parts[0]}.{parts[1]}" if parts[1].isdigit() else parts[0]
+
+
+def _grad_owners(model: torch.nn.Module) -> set[str]:
+    return {_owner(n) for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+
+# ---- CMAL ------------------------------------------------------------------------------------------
+def test_cam_is_equation_4_for_the_predicted_class():
+    m = CMALModel(5, descriptor=8).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, maps = m.single(x, return_maps=True)
+        cams = m.class_activation_maps(maps, out)
+    for n in range(3):
+        k = out[f"expert{n + 1}"].argmax(1)
+        for b in range(2):
+            w = m.classifiers[n].weight[k[b]]
+            torch.testing.assert_close(cams[n][b], (w[:, None, None] * maps[n][b]).sum(0))
+
+
+def test_overall_box_covers_exactly_the_region_above_threshold(monkeypatch):
+    m = CMALModel(4, descriptor=8, threshold=0.5).eval()
+    cams = [torch.zeros(1, 4, 4) for _ in range(3)]
+    cams[0][0, 1, 2] = 1.0
+    cams[1][0, 1, 2], cams[1][0, 2, 3] = 2.0, 1.0
+    cams[2][0, 3, 0] = 0.3
+    monkeypatch.setattr(m, "class_activation_maps", lambda maps, out: cams)
+    _, box = m.pass1(torch.randn(1, 3, 32, 32))
+    # independent: upsample, min-max, average, min-max, > t
+    ups = [F.interpolate(c[:, None], size=(32, 32), mode="bilinear", align_corners=False)[0, 0] for c in cams]
+    norm = [(u - u.min()) / (u.max() - u.min()) for u in ups]
+    overall = sum(norm) / 3
+    above = (overall - overall.min()) / (overall.max() - overall.min()) > 0.5
+    ys, xs = above.nonzero(as_tuple=True)
+    assert box[0].tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+    assert 0 < above.sum() < 32 * 32
+
+
+def test_eval_forward_is_the_two_pass_fusion_and_the_export_graphs_agree():
+    m = CMALModel(6, descriptor=8).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        out = m(x)
+        raw = m.single(x)
+        _, box = m.pass1(x)
+        crops = torch.cat([
+            F.interpolate(x[i : i + 1, :, y0:y1, x0:x1], size=(64, 64), mode="bilinear", align_corners=False)
+            for i, (x0, y0, x1, y1) in enumerate(box.long().tolist())
+        ])
+        crop = m.single(crops)
+        graphs = m.export_graphs()
+        p1_logits, p1_box = graphs["pass1"](x)
+        p2_logits = graphs["pass2"](crop_in := crops)
+    assert set(out) == set(m.inference_rules["fusion"])
+    for h in RAW_HEADS:
+        torch.testing.assert_close(out[h], raw[h])
+        torch.testing.assert_close(out[f"crop_{h}"], crop[h], atol=1e-4, rtol=1e-4)
+    assert torch.equal(p1_box, box) and crop_in.shape == x.shape
+    fused = FGVCModel.apply_rule(out, m.inference_rules["fusion"])
+    torch.testing.assert_close(p1_logits + p2_logits, fused, atol=1e-4, rtol=1e-4)
+    assert m.deploy_passes == 2
+
+
+def test_cmal_runs_n_plus_2_steps_and_each_expert_step_reaches_only_its_expert():
+    recipe, ctx = get_method("cmal"), _ctx("cmal")
+    m = CMALModel(4, descriptor=8).train()
+    x, y = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
+    names, owners = [], {}
+    for name, loss in recipe.training_steps(m, x, y, ctx):
+        m.zero_grad(set_to_none=True)
+        loss.backward()
+        names.append(name)
+        owners[name] = _grad_owners(m)
+    assert names == recipe.step_names(ctx.options)
+    assert owners["expert1"] == {"backbone.0", "experts.0", "classifiers.0"}
+    assert owners["expert2"] == {"backbone.0", "backbone.1", "experts.1", "classifiers.1"}
+    assert owners["expert3"] == {"backbone.0", "backbone.1", "backbone.2", "experts.2", "classifiers.2"}
+    assert "concat_classifier" in owners["concat"] and not any(o.startswith("classifiers") for o in owners["concat"])
+    assert {"classifiers.0", "classifiers.1", "classifiers.2", "concat_classifier"} <= owners["attention"]
+
+
+# ---- ELoPE -----------------------------------------------------------------------------------------
+def test_localisation_box_scales_heat_map_cells_to_pixels(monkeypatch):
+    m = ELoPEModel(5, embedding=8, tau=0.3).eval()
+    heat = torch.zeros(1, 7, 7)
+    heat[0, 2:5, 1:4] = 1.0  # rows 2-4, cols 1-3 -> pixels y 64..160, x 32..128 at 224 px
+    heat[0, 6, 6] = 0.2  # below tau after min-max normalisation
+    monkeypatch.setattr(m, "heat_map", lambda x: heat)
+    x = torch.randn(1, 3, 224, 224)
+    assert m.localisation_box(x).tolist() == [[32.0, 64.0, 128.0, 160.0]]
+    with torch.no_grad():
+        expected = m.classify(F.interpolate(x[:, :, 64:160, 32:128], size=(224, 224), mode="bilinear"))[0]
+        torch.testing.assert_close(m(x)["classifier"], expected, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(m(x, mode="full")["classifier"], m.classify(x)[0])
+
+
+def test_localiser_starts_as_the_backbone_first_layers():
+    m = ELoPEModel(5, embedding=8).eval()
+    x = torch.randn(2, 3, 64, 64)
+    m.localiser.init_from(m.backbone)
+    with torch.no_grad():
+        torch.testing.assert_close(m.localiser.body(x), m.backbone.stages[0][:4](x))
+
+
+def test_elope_steps_update_present_class_means_and_train_the_localiser_alone():
+    recipe, ctx = get_method("elope"), _ctx("elope")
+    m = ELoPEModel(5, embedding=8).train()
+    x, y = torch.randn(4, 3, 64, 64), torch.tensor([0, 0, 3, 1])
+    before = m.class_means.clone()
+    owners = {}
+    for name, loss in recipe.training_steps(m, x, y, ctx):
+        m.zero_grad(set_to_none=True)
+        loss.backward()
+        owners[name] = _grad_owners(m)
+    assert owners["localiser"] == {"localiser"}
+    assert "localiser" not in owners["embedding"] and "embedding" in owners["embedding"]
+    changed = (m.class_means != before).any(dim=1)
+    assert changed.tolist() == [True, True, False, True, False]
+    assert int(m.localiser_initialised) == 1
