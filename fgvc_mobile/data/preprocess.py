@@ -19,7 +19,7 @@ _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 class PreprocessConfig:
     """How an RGB image becomes the model's input tensor.
 
-    Eval: resize to ``resize`` (an int means the shorter side, a pair means exact H, W) then
+    Eval: resize to ``resize`` (exact H, W; an int means a square) then
     center-crop ``input_size``; scale to [0, 1]; normalise by ``mean``/``std``.
     Train: the same resize, then a random crop of ``input_size`` and a horizontal flip.
     """

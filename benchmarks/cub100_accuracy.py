@@ -1,0 +1,126 @@
+"""Accuracy of baseline vs RMG-PMSI on cub100: trains both (or resumes/reuses their runs) at one
+setting and writes benchmarks/results/cub100_accuracy.{md,json}.
+
+    python -m fgvc_mobile.benchmarks.cub100_accuracy --config configs/cub100_cpu.yaml --runs runs
+
+Each method trains into RUNS/cub100-<method>; a finished run is reused, a partial one resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from torch.utils.data import DataLoader
+
+from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.data.dataset import ImageListDataset
+from fgvc_mobile.data.layouts import load_splits
+from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
+from fgvc_mobile.train.config import load_config
+from fgvc_mobile.train.engine import evaluate
+from fgvc_mobile.train.trainer import fit, pick_device
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/cub100/CUB_200_2011"
+DEFAULT_WEIGHTS = DEFAULT_DATA.parents[2] / "weights/mobilenet_v2_imagenet.pth"
+HEADS = ("classifier", "aux_stage1", "aux_stage2", "aux_stage3", "concat", "combined")
+
+
+def train_or_reuse(config: str, method: str, out: Path, data: str, pretrained: str) -> Path:
+    last = out / "last.pt"
+    cfg = load_config(config, {"method": method, "out": str(out), "data": data, "pretrained": pretrained})
+    if last.exists():
+        ckpt = load_checkpoint(last)
+        if ckpt["epoch"] >= cfg.epochs:
+            return out
+        cfg = load_config(config, {"method": method, "out": str(out), "resume": str(last)})
+    fit(cfg)
+    return out
+
+
+def summarize(run: Path, data: str) -> dict:
+    model, meta = load_checkpoint_model(run / "best.pt")
+    hist = meta["history"]
+    pre = PreprocessConfig.from_dict(meta["preprocess"])
+    ds = ImageListDataset(load_splits(data).test, build_transform(pre, train=False))
+    device = pick_device("auto")
+    metrics = evaluate(model.to(device), DataLoader(ds, batch_size=64, num_workers=2), device)
+    train_rows = [h for h in hist if "train_seconds" in h]
+    return {
+        "method": meta["method"],
+        "run": str(run),
+        "best_epoch": meta["best"]["epoch"],
+        "epochs": len(hist),
+        "metrics": metrics,
+        "seconds_per_epoch": sum(h["train_seconds"] for h in train_rows) / max(1, len(train_rows)),
+        "train_images_per_s": sum(h["train_images_per_s"] for h in train_rows) / max(1, len(train_rows)),
+        "config": meta["config"],
+    }
+
+
+def render(rows: list[dict], command: str, machine: dict) -> str:
+    lines = [
+        "# cub100: baseline vs RMG-PMSI (MobileNetV2, ImageNet-pretrained)",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Machine: {machine.get('cpu_model')} ({machine.get('cores')} cores), torch {machine['libraries'].get('torch')}"
+        + (f", GPU {machine['gpu']}" if machine.get("gpu") else ", no GPU"),
+        "",
+    ]
+    cfg = rows[0]["config"]
+    lines += [
+        f"Setting (same for both): {cfg['img_size']} px (resize {cfg['resize']}), {cfg['epochs']} epochs, batch "
+        f"{cfg['batch_size']}, SGD lr {cfg['lr']} backbone / x{cfg['head_lr_mult']} heads, cosine, backbone frozen "
+        f"{cfg['freeze_backbone_epochs']} epoch(s), seed {cfg['seed']}. Test split: {rows[0]['metrics']['n_test']} images.",
+        "",
+        "| method | head / rule | top-1 % | top-5 % |",
+        "|---|---|---:|---:|",
+    ]
+    for r in rows:
+        m = r["metrics"]
+        for h in HEADS:
+            if f"top1/{h}" in m:
+                lines.append(f"| {r['method']} | {h} | {m[f'top1/{h}']:.2f} | {m[f'top5/{h}']:.2f} |")
+    lines += ["", "| method | best epoch | s / epoch | train images / s |", "|---|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['best_epoch']}/{r['epochs']} | {r['seconds_per_epoch']:.0f} | {r['train_images_per_s']:.1f} |"
+        )
+    lines += [
+        "",
+        "Training throughput counts every phase (RMG-PMSI does 4 forward/backward passes per batch). The",
+        "machine is shared, so throughput figures are indicative; compare methods as a ratio.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="configs/cub100_cpu.yaml")
+    p.add_argument("--runs", default="runs")
+    p.add_argument("--data", default=f"cub:{DEFAULT_DATA}")
+    p.add_argument("--pretrained", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--methods", nargs="+", default=["baseline", "rmg-pmsi"])
+    p.add_argument("--out", default="benchmarks/results/cub100_accuracy")
+    args = p.parse_args(argv)
+    rows = []
+    for method in args.methods:
+        run = train_or_reuse(args.config, method, Path(args.runs) / f"cub100-{method}", args.data, args.pretrained)
+        rows.append(summarize(run, args.data))
+    command = "python -m fgvc_mobile.benchmarks.cub100_accuracy " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    machine = describe_host(threads=None)
+    atomic_write_text(f"{args.out}.md", render(rows, command.strip(), machine))
+    atomic_write_json(f"{args.out}.json", {"command": command.strip(), "machine": machine, "results": rows})
+    print(f"wrote {args.out}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.models import BaselineMobileNetV2, MobileNetV2Taps, PMSIModel, count_macs, count_params
+from fgvc_mobile.models.backbone import load_pretrained
+
+from conftest import IMAGENET_WEIGHTS
+
+
+@pytest.mark.parametrize("size", [64, 96])
+def test_tap_shapes_and_channels(size):
+    bb = MobileNetV2Taps()
+    taps = bb(torch.zeros(1, 3, size, size))
+    assert [t.shape[1] for t in taps] == [32, 96, 1280]
+    assert [i.num_chs for i in bb.feature_info] == [32, 96, 1280]
+    assert [i.reduction for i in bb.feature_info] == [8, 16, 32]
+    assert [t.shape[-1] for t in taps] == [size // 8, size // 16, size // 32]
+
+
+def test_width_multiplier_changes_channels():
+    bb = MobileNetV2Taps(width_mult=0.5)
+    assert [i.num_chs for i in bb.feature_info] == [16, 48, 1280]
+
+
+def test_pmsi_named_logits_and_rules():
+    m = PMSIModel(7, feature_size=16, descriptor=32).eval()
+    out = m(torch.zeros(2, 3, 64, 64))
+    assert set(out) == {"aux_stage1", "aux_stage2", "aux_stage3", "concat"}
+    assert all(v.shape == (2, 7) for v in out.values())
+    assert m.default_rule == "concat"
+    combined = m.apply_rule(out, m.inference_rules["combined"])
+    assert torch.allclose(combined, sum(out.values()))
+
+
+def test_released_head_cost_matches_the_doc():
+    # docs: C=200, 224 px: MobileNetV2 0.30 GMACs; PMSI with aux heads ~10.5 M params, 2.23 GMACs
+    base, pmsi = BaselineMobileNetV2(200), PMSIModel(200)
+    assert abs(count_macs(base, 224) / 1e9 - 0.30) < 0.01
+    assert abs(count_macs(pmsi, 224) / 1e9 - 2.23) < 0.02
+    assert 10.0e6 < count_params(pmsi) < 11.0e6
+
+
+def test_light_heads_are_cheaper():
+    full = count_macs(PMSIModel(10), 224)
+    light = count_macs(PMSIModel(10, smooth="dwsep", feature_size=160, tap_stride=(2, 1, 1)), 224)
+    assert light < full / 3
+
+
+def test_head_parameters_exclude_backbone():
+    m = PMSIModel(5, feature_size=16, descriptor=32)
+    ids = {id(p) for p in m.backbone.parameters()}
+    assert not any(id(p) in ids for p in m.head_parameters())
+    assert len(m.head_parameters()) + len(list(m.backbone.parameters())) == len(list(m.parameters()))
+
+
+@pytest.mark.skipif(not IMAGENET_WEIGHTS.exists(), reason=f"shared ImageNet weights absent at {IMAGENET_WEIGHTS}")
+def test_pretrained_weights_load_into_taps():
+    bb = MobileNetV2Taps()
+    before = bb.stages[0][0][0].weight.clone()
+    assert load_pretrained(bb, str(IMAGENET_WEIGHTS)).startswith("file:")
+    assert not torch.equal(before, bb.stages[0][0][0].weight)
+
+
+def test_pretrained_errors(tmp_path):
+    bb = MobileNetV2Taps()
+    with pytest.raises(FGVCError, match="no such file"):
+        load_pretrained(bb, str(tmp_path / "missing.pth"))
+    torch.save({"foo": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(FGVCError, match="not a MobileNetV2"):
+        load_pretrained(bb, str(tmp_path / "other.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(FGVCError, match="refused"):
+        load_pretrained(bb, str(tmp_path / "junk.pth"))
+
+
+def test_pretrained_width_mismatch(tmp_path):
+    torch.save({f"features.{k}": v for k, v in _tv_state(1.0).items()}, tmp_path / "w.pth")
+    with pytest.raises(FGVCError, match="shape mismatch"):
+        load_pretrained(MobileNetV2Taps(width_mult=0.5), str(tmp_path / "w.pth"))
+
+
+def _tv_state(width):
+    from torchvision.models import mobilenet_v2
+
+    sd = mobilenet_v2(width_mult=width).state_dict()
+    return {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
