@@ -40,6 +40,9 @@ def atomic_path(path: str | os.PathLike):
     except OSError as e:
         raise FGVCError(f"{path}: cannot write ({e.strerror or e})") from None
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes files private; outputs are ordinary files
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
