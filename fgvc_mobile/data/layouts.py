@@ -1,14 +1,19 @@
 """Readers that turn a data set on disk into samples and class names.
 
 A data set is named ``KIND:PATH`` on the command line (``cub:/data/CUB_200_2011``,
-``folder:/data/birds``, ``synthetic`` ...). Each reader returns a :class:`DataSplits` whose
-class names travel with the data into the checkpoint and every exported artifact.
-Index files that point outside the data root are refused.
+``folder:/data/birds``, ``synthetic`` ...), optionally followed by reader options
+``?key=value&key=value`` (``aircraft:/data/fgvc-aircraft-2013b?level=family``,
+``synthetic?size=224``). Each reader returns a :class:`DataSplits` whose class names travel
+with the data into the checkpoint and every exported artifact. Index entries that point
+outside the data root are refused.
 """
 
 from __future__ import annotations
 
+import csv
+import inspect
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -48,38 +53,59 @@ class DataSplits:
 READERS: dict[str, Callable[..., DataSplits]] = {}
 
 
-def register_reader(kind: str):
+GENERATED: set[str] = set()  # kinds whose PATH is written by the reader, so need not exist yet
+
+
+def register_reader(kind: str, generates: bool = False):
     def deco(fn):
         READERS[kind] = fn
+        if generates:
+            GENERATED.add(kind)
         return fn
 
     return deco
 
 
 def inside_root(root: str | os.PathLike, rel: str, index_file: str | os.PathLike) -> str:
-    """Resolve ``rel`` under ``root``; refuse index entries that escape the data root."""
-    root_p = Path(root).resolve()
-    p = (root_p / rel).resolve()
-    if root_p != p and root_p not in p.parents:
+    """Join ``rel`` to ``root``; refuse index entries that escape the data root.
+
+    The check is lexical (``..`` and absolute paths elsewhere are refused) so that a data root
+    whose image folder is a symlink to another disk still works.
+    """
+    root_p = os.path.abspath(root)
+    p = os.path.normpath(os.path.join(root_p, rel))
+    if p != root_p and not p.startswith(root_p.rstrip(os.sep) + os.sep):
         raise FGVCError(f"{index_file}: entry {rel!r} points outside the data root {root_p}")
-    return str(p)
+    return p
+
+
+def _open_text(path: Path):
+    if not path.is_file():
+        raise FGVCError(f"{path}: missing index file")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def read_rows(path: Path, ncols: int = 2) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of a whitespace-separated index file; the last field may hold spaces."""
+    rows = []
+    try:
+        with _open_text(path) as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                parts = line.split(maxsplit=ncols - 1)
+                if len(parts) != ncols:
+                    raise FGVCError(f"{path}:{lineno}: expected {ncols} fields, got {line!r}")
+                rows.append((lineno, parts))
+    except UnicodeDecodeError as e:
+        raise FGVCError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    return rows
 
 
 def read_pairs(path: Path, ncols: int = 2) -> list[list[str]]:
     """Whitespace-separated index file (``id value...``); a bad line names file and line number."""
-    if not path.is_file():
-        raise FGVCError(f"{path}: missing index file")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            parts = line.split(maxsplit=ncols - 1)
-            if len(parts) != ncols:
-                raise FGVCError(f"{path}:{lineno}: expected {ncols} fields, got {line!r}")
-            rows.append(parts)
-    return rows
+    return [parts for _, parts in read_rows(path, ncols)]
 
 
 @register_reader("cub")
@@ -134,8 +160,139 @@ def read_image_folder(root: str) -> DataSplits:
     return DataSplits(classes, train, test, str(r), "folder").check()
 
 
+AIRCRAFT_LEVELS = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
+
+
+@register_reader("aircraft")
+def read_aircraft(root: str, level: str = "variant") -> DataSplits:
+    """FGVC-Aircraft (fgvc-aircraft-2013b): ``data/images/<id>.jpg`` and
+    ``data/images_<level>_{trainval,test}.txt`` with lines ``<id> <label with spaces>``.
+
+    ``aircraft:PATH`` reads the variant level (100 classes); ``aircraft:PATH?level=family`` (70)
+    and ``?level=manufacturer`` (30) the coarser ones. trainval is the train split. PATH is the
+    data set root or its ``data/`` folder. Class order is that of ``variants.txt`` (etc.) when
+    present, as in the official release; otherwise the sorted label names.
+    """
+    if level not in AIRCRAFT_LEVELS:
+        raise FGVCError(f"aircraft: level {level!r} must be one of {', '.join(AIRCRAFT_LEVELS)}")
+    r = Path(root)
+    if not (r / "images").is_dir() and (r / "data" / "images").is_dir():
+        r = r / "data"
+    files = {name: r / f"images_{level}_{name}.txt" for name in ("trainval", "test")}
+    rows = {name: read_rows(f) for name, f in files.items()}
+    list_file = r / AIRCRAFT_LEVELS[level]
+    if list_file.is_file():
+        classes = [parts[0] for _, parts in read_rows(list_file, ncols=1)]
+        if len(set(classes)) != len(classes):
+            raise FGVCError(f"{list_file}: a class name is listed twice")
+    else:
+        classes = sorted({parts[1] for rs in rows.values() for _, parts in rs})
+    idx = {c: i for i, c in enumerate(classes)}
+    out = {}
+    for name, rs in rows.items():
+        items = []
+        for lineno, (img_id, label) in rs:
+            if label not in idx:
+                raise FGVCError(f"{files[name]}:{lineno}: {level} {label!r} is not in {list_file.name}")
+            items.append((inside_root(r / "images", img_id + ".jpg", files[name]), idx[label]))
+        out[name] = items
+    return DataSplits(classes, out["trainval"], out["test"], str(r), "aircraft", {"level": level}).check()
+
+
+CSV_HEADERS = (
+    {"path", "file", "filename", "filepath", "image", "image_path", "img"},
+    {"label", "class", "class_name", "category", "target"},
+    {"split"},
+)
+
+
+def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of a path,label[,split] CSV without its optional header."""
+    rows = []
+    try:
+        with _open_text(path) as f:
+            for lineno, cells in enumerate(csv.reader(f), 1):
+                cells = [c.strip() for c in cells]
+                if not any(cells):
+                    continue
+                if not rows and lineno == 1 and all(c.lower() in h for c, h in zip(cells, CSV_HEADERS)):
+                    continue  # header
+                if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
+                    raise FGVCError(f"{path}:{lineno}: expected path,label[,split], got {','.join(cells)!r}")
+                rows.append((lineno, cells))
+    except UnicodeDecodeError as e:
+        raise FGVCError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except csv.Error as e:
+        raise FGVCError(f"{path}: malformed CSV ({e})") from None
+    return rows
+
+
+def _label_order(labels: set[str]) -> list[str]:
+    """Sorted class names; integer labels sort numerically (2 before 10)."""
+    if all(re.fullmatch(r"-?\d+", x) for x in labels):
+        return sorted(labels, key=int)
+    return sorted(labels)
+
+
+@register_reader("csv")
+def read_csv(root: str) -> DataSplits:
+    """CSV of ``path,label`` rows; paths are relative to the CSV's folder, labels are class names.
+
+    A header line (``path,label[,split]``) is optional. With a third column ``split`` (``train``
+    or ``test``) one file holds both splits. Without it, ``csv:DIR/NAME.csv`` is the train split
+    and the test split is the sibling file whose name has ``train`` replaced by ``test``
+    (``train.csv`` -> ``test.csv``, ``cub_train.csv`` -> ``cub_test.csv``). ``csv:DIR`` means
+    ``DIR/train.csv``. Classes are the sorted label names of both splits.
+    """
+    path = Path(root)
+    if path.is_dir():
+        path = path / "train.csv"
+    base = path.parent
+    rows = _csv_rows(path)
+    widths = {len(cells) for _, cells in rows}
+    if len(widths) > 1:
+        raise FGVCError(f"{path}: some rows have a split column and some do not")
+    tagged: list[tuple[Path, int, str, str, str]] = []  # file, line, rel path, label, split
+    if widths == {3}:
+        for lineno, (rel, label, split) in rows:
+            if split not in ("train", "test"):
+                raise FGVCError(f"{path}:{lineno}: split must be 'train' or 'test', got {split!r}")
+            tagged.append((path, lineno, rel, label, split))
+    else:
+        if "train" not in path.name:
+            raise FGVCError(
+                f"{path}: no split column, and the file name has no 'train' to find its test file by; "
+                "add a third column split=train|test or name the files train.csv and test.csv"
+            )
+        i = path.name.rindex("train")
+        test_path = path.with_name(path.name[:i] + "test" + path.name[i + 5 :])
+        test_rows = _csv_rows(test_path)
+        if any(len(cells) != 2 for _, cells in test_rows):
+            raise FGVCError(f"{test_path}: expected path,label rows like {path.name}")
+        tagged = [(path, n, c[0], c[1], "train") for n, c in rows]
+        tagged += [(test_path, n, c[0], c[1], "test") for n, c in test_rows]
+    classes = _label_order({t[3] for t in tagged})
+    idx = {c: i for i, c in enumerate(classes)}
+    out: dict[str, list] = {"train": [], "test": []}
+    for file, lineno, rel, label, split in tagged:
+        out[split].append((inside_root(base, rel, f"{file}:{lineno}"), idx[label]))
+    return DataSplits(classes, out["train"], out["test"], str(path), "csv").check()
+
+
+_OPTIONS = re.compile(r"[A-Za-z_]\w*=[^&?=]*(&[A-Za-z_]\w*=[^&?=]*)*")
+
+
+def split_options(spec: str) -> tuple[str, dict[str, str]]:
+    """``X?a=1&b=2`` -> (``X``, {a: 1, b: 2}); a ``?`` not followed by options stays in the path."""
+    head, sep, query = spec.rpartition("?")
+    if not sep or not _OPTIONS.fullmatch(query):
+        return spec, {}
+    return head, dict(kv.split("=", 1) for kv in query.split("&"))
+
+
 def parse_data_spec(spec: str) -> tuple[str, str]:
-    """``KIND:PATH`` -> (kind, path). A bare existing folder is read as an image folder."""
+    """``KIND:PATH`` (options removed) -> (kind, path). A bare existing folder is an image folder."""
+    spec, _ = split_options(spec)
     if ":" in spec and spec.split(":", 1)[0] in READERS:
         kind, path = spec.split(":", 1)
         return kind, path
@@ -147,8 +304,20 @@ def parse_data_spec(spec: str) -> tuple[str, str]:
 
 
 def load_splits(spec: str) -> DataSplits:
-    """Read any supported data set from its ``KIND:PATH`` spec."""
+    """Read any supported data set from its ``KIND:PATH[?key=value&...]`` spec."""
     kind, path = parse_data_spec(spec)
-    if path and not os.path.exists(path):
+    _, options = split_options(spec)
+    reader = READERS[kind]
+    known = [p for p in list(inspect.signature(reader).parameters)[1:]]
+    for key in options:
+        if key not in known:
+            hint = f"known: {', '.join(known)}" if known else "it takes none"
+            raise FGVCError(f"--data {spec!r}: unknown option {key!r} for {kind} ({hint})")
+    if path and kind not in GENERATED and not os.path.exists(path):
         raise FGVCError(f"--data {spec!r}: {path} does not exist")
-    return READERS[kind](path)
+    return reader(path, **options)
+
+
+# Readers that live in their own modules register themselves on import.
+from fgvc_mobile.data import cars as _cars  # noqa: E402,F401
+from fgvc_mobile.data import synthetic as _synthetic  # noqa: E402,F401

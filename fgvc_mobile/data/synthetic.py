@@ -1,0 +1,381 @@
+"""A fine-grained data set the project draws itself: birds that differ only in small details.
+
+Every class is the same bird-like shape (body, head, beak, wing, tail, eye, legs); classes differ
+only in five local attributes: beak length, wing-bar colour, eye ring, crest and a pale tail tip.
+Everything else varies per image and is independent of the class: pose (rotation, flip), scale,
+position, body and wing colour, beak colour, lighting, pixel noise and a cluttered background
+whose blobs use the same colours as the wing bars, so neither global shape nor global colour
+solves the task. Images are drawn at twice the size and downsized (antialiasing).
+
+Determinism: image ``i`` of class ``c`` in split ``s`` is drawn from its own RNG seeded by
+``(seed, s, name of c, i)``, so its bytes depend on nothing else (not on the other images, the
+class count or the generation order). The nuisance draws come first and in a fixed order, so two classes rendered
+with the same nuisance seed differ only where their attributes are drawn (tested).
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import itertools
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from fgvc_mobile.data.layouts import DataSplits, register_reader
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.serialization import atomic_path, atomic_write_json
+
+GENERATOR_VERSION = 1  # bump whenever a change alters any pixel; it is part of the cache key
+
+# The class attributes, each a small local detail. Order matters: it fixes the class list.
+ATTRIBUTES = {
+    "beak": ("short_beak", "long_beak"),
+    "wingbar": ("no_wingbar", "red_wingbar", "yellow_wingbar", "white_wingbar"),
+    "eye": ("plain_eye", "eye_ring"),
+    "crest": ("no_crest", "crest"),
+    "tail": ("plain_tail", "pale_tail"),
+}
+WINGBAR_RGB = {"red_wingbar": (215, 35, 30), "yellow_wingbar": (240, 205, 30), "white_wingbar": (245, 245, 240)}
+PALE_RGB = (238, 232, 205)  # eye ring and tail tip
+MAX_CLASSES = math.prod(len(v) for v in ATTRIBUTES.values())
+_STRIDE = 37  # coprime with MAX_CLASSES: consecutive classes differ in several attributes
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    num_classes: int = 10
+    train_per_class: int = 60
+    test_per_class: int = 20
+    size: int = 64
+    seed: int = 0
+
+    def validate(self) -> "SyntheticParams":
+        if not 2 <= self.num_classes <= MAX_CLASSES:
+            raise FGVCError(f"synthetic: num_classes must be 2..{MAX_CLASSES}, got {self.num_classes}")
+        if self.train_per_class < 1 or self.test_per_class < 1:
+            raise FGVCError("synthetic: train_per_class and test_per_class must be at least 1")
+        if not 16 <= self.size <= 1024:
+            raise FGVCError(f"synthetic: size must be 16..1024 pixels, got {self.size}")
+        return self
+
+    def key(self) -> str:
+        blob = json.dumps({"version": GENERATOR_VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def class_attributes(num_classes: int) -> list[dict[str, str]]:
+    """The attribute combinations of the first ``num_classes`` classes, sorted by class name."""
+    combos = list(itertools.product(*ATTRIBUTES.values()))
+    picked = [combos[(i * _STRIDE) % MAX_CLASSES] for i in range(num_classes)]
+    return sorted((dict(zip(ATTRIBUTES, c)) for c in picked), key=class_name)
+
+
+def class_name(attrs: dict[str, str]) -> str:
+    return "-".join(attrs[k] for k in ATTRIBUTES)
+
+
+# ---------------------------------------------------------------- drawing
+
+
+def _ellipse(cx, cy, rx, ry, rot_deg=0.0, n=28):
+    t = math.radians(rot_deg)
+    pts = []
+    for k in range(n):
+        a = 2 * math.pi * k / n
+        x, y = rx * math.cos(a), ry * math.sin(a)
+        pts.append((cx + x * math.cos(t) - y * math.sin(t), cy + x * math.sin(t) + y * math.cos(t)))
+    return pts
+
+
+def _hsv(h, s, v):
+    return tuple(int(255 * c) for c in colorsys.hsv_to_rgb(h % 1.0, s, v))
+
+
+def _jitter(rgb, rng, amount=18):
+    return tuple(max(0, min(255, int(c + rng.uniform(-amount, amount)))) for c in rgb)
+
+
+def _clutter_colour(rng):
+    """Background colours, including the wing-bar and pale colours so they are no giveaway."""
+    if rng.random() < 0.35:
+        return _jitter(rng.choice([*WINGBAR_RGB.values(), PALE_RGB]), rng, 25)
+    return _hsv(rng.random(), rng.uniform(0.2, 0.9), rng.uniform(0.25, 0.95))
+
+
+def _nuisance(rng: random.Random) -> dict:
+    """Every per-image random choice that does not depend on the class, in a fixed order."""
+    body = (rng.random(), rng.uniform(0.25, 0.85), rng.uniform(0.35, 0.9))
+    n_blobs = rng.randint(6, 14)
+    blobs = []
+    for _ in range(n_blobs):
+        kind = rng.choice(("ellipse", "rect", "line", "poly"))
+        pts = [(rng.uniform(-0.1, 1.1), rng.uniform(-0.1, 1.1)) for _ in range(4)]
+        blobs.append((kind, pts, rng.uniform(0.05, 0.3), _clutter_colour(rng), rng.uniform(0.01, 0.04)))
+    return {
+        "bg": (_clutter_colour(rng), _clutter_colour(rng)),
+        "blobs": blobs,
+        "body": _hsv(*body),
+        "wing": _hsv(body[0] + rng.uniform(-0.08, 0.08), min(1.0, body[1] + 0.1), body[2] * rng.uniform(0.45, 0.7)),
+        "beak": _jitter(rng.choice([(60, 60, 60), (225, 140, 40), (190, 170, 120)]), rng, 20),
+        "angle": rng.uniform(-35, 35),
+        "flip": rng.random() < 0.5,
+        "scale": (scale := rng.uniform(0.6, 0.82)),  # bird length (tail to beak) / image width
+        "shift": tuple(rng.uniform(-0.4, 0.4) * (1 - scale) for _ in range(2)),  # stays in frame
+        "perch": rng.random() < 0.6,
+        "light": rng.uniform(0.8, 1.15),
+        "noise_seed": rng.getrandbits(32),
+    }
+
+
+def _draw_background(d: ImageDraw.ImageDraw, n: dict, w: int) -> None:
+    (a, b) = n["bg"]
+    for y in range(0, w, 4):  # vertical gradient in 4-px bands
+        t = y / w
+        d.rectangle([0, y, w, y + 4], fill=tuple(int(a[i] * (1 - t) + b[i] * t) for i in range(3)))
+    for kind, pts, r, colour, lw in n["blobs"]:
+        (x0, y0), (x1, y1) = pts[0], pts[1]
+        if kind == "ellipse":
+            d.ellipse([x0 * w, y0 * w, (x0 + r) * w, (y0 + r * 0.7) * w], fill=colour)
+        elif kind == "rect":
+            d.rectangle([x0 * w, y0 * w, (x0 + r) * w, (y0 + r * 0.5) * w], fill=colour)
+        elif kind == "line":
+            d.line([x0 * w, y0 * w, x1 * w, y1 * w], fill=colour, width=max(1, int(lw * w)))
+        else:
+            cx, cy = x0, y0
+            d.polygon([((cx + (x - 0.5) * r) * w, (cy + (y - 0.5) * r) * w) for x, y in pts], fill=colour)
+
+
+def render(attrs: dict[str, str], n: dict, size: int) -> Image.Image:
+    """Draw one bird with class ``attrs`` and nuisance ``n`` (from :func:`_nuisance`)."""
+    w = 2 * size
+    img = Image.new("RGB", (w, w))
+    d = ImageDraw.Draw(img)
+    _draw_background(d, n, w)
+
+    # Canonical frame: the bird faces +x, y points down, body centre at the origin, length ~1.6.
+    s = n["scale"] * w / 1.6
+    ang = math.radians(n["angle"])
+    ca, sa = math.cos(ang), math.sin(ang)
+    fx = -1.0 if n["flip"] else 1.0
+    ox, oy = w / 2 + n["shift"][0] * w, w / 2 + n["shift"][1] * w
+
+    def tf(pts):
+        return [(ox + s * (fx * x * ca - y * sa), oy + s * (fx * x * sa + y * ca)) for x, y in pts]
+
+    def poly(pts, colour):
+        d.polygon(tf(pts), fill=colour)
+
+    def line(pts, colour, width):
+        d.line(tf(pts), fill=colour, width=max(1, int(width * s)))
+
+    if n["perch"]:
+        line([(-0.9, 0.42), (0.9, 0.46)], (95, 70, 45), 0.05)
+    for lx in (-0.02, 0.1):
+        line([(lx, 0.2), (lx + 0.02, 0.44)], (80, 70, 60), 0.025)
+    body, wing = n["body"], n["wing"]
+    poly([(-0.34, -0.06), (-0.78, -0.17), (-0.8, 0.09), (-0.34, 0.07)], wing)  # tail
+    if attrs["tail"] == "pale_tail":
+        poly([(-0.66, -0.14), (-0.78, -0.17), (-0.8, 0.09), (-0.67, 0.07)], PALE_RGB)
+    poly(_ellipse(0, 0, 0.42, 0.25), body)
+    poly(_ellipse(-0.06, -0.04, 0.29, 0.13, -8), wing)
+    if attrs["wingbar"] in WINGBAR_RGB:
+        poly(_ellipse(0.0, -0.045, 0.06, 0.13, 12), WINGBAR_RGB[attrs["wingbar"]])
+    if attrs["crest"] == "crest":
+        poly([(0.26, -0.3), (0.14, -0.5), (0.34, -0.36)], wing)
+        poly([(0.32, -0.35), (0.27, -0.53), (0.41, -0.37)], wing)
+    poly(_ellipse(0.38, -0.22, 0.16, 0.16), body)  # head
+    beak_len = 0.28 if attrs["beak"] == "long_beak" else 0.09
+    poly([(0.5, -0.265), (0.5, -0.175), (0.5 + beak_len, -0.215)], n["beak"])
+    if attrs["eye"] == "eye_ring":
+        poly(_ellipse(0.43, -0.25, 0.075, 0.075), PALE_RGB)
+    poly(_ellipse(0.43, -0.25, 0.035, 0.035), (15, 15, 15))
+
+    img = img.resize((size, size), Image.LANCZOS)
+    arr = np.asarray(img, dtype=np.float32) * n["light"]
+    arr += np.random.default_rng(n["noise_seed"]).normal(0.0, 4.0, arr.shape).astype(np.float32)
+    return Image.fromarray(np.clip(arr + 0.5, 0, 255).astype(np.uint8))
+
+
+def sample_image(params: SyntheticParams, split: str, cls: int, i: int) -> Image.Image:
+    """Image ``i`` of class index ``cls``; its RNG is keyed by the class *name*, so a class looks
+    the same whatever other classes the set holds."""
+    attrs = class_attributes(params.num_classes)[cls]
+    rng = random.Random(f"fgvc-synthetic/{params.seed}/{split}/{class_name(attrs)}/{i}")
+    return render(attrs, _nuisance(rng), params.size)
+
+
+# ---------------------------------------------------------------- the data set on disk
+
+
+def _counts(params: SyntheticParams) -> dict[str, int]:
+    return {"train": params.train_per_class, "test": params.test_per_class}
+
+
+def _splits(root: Path, params: SyntheticParams) -> DataSplits:
+    attrs = class_attributes(params.num_classes)
+    classes = [class_name(a) for a in attrs]
+    out = {
+        split: [(str(root / split / c / f"{i:04d}.png"), k) for k, c in enumerate(classes) for i in range(count)]
+        for split, count in _counts(params).items()
+    }
+    extra = {"params": asdict(params), "version": GENERATOR_VERSION, "attributes": attrs}
+    return DataSplits(classes, out["train"], out["test"], str(root), "synthetic", extra).check()
+
+
+def _info(params: SyntheticParams) -> dict:
+    return {"generator": "fgvc_mobile.data.synthetic", "version": GENERATOR_VERSION, "params": asdict(params)}
+
+
+def _read_info(root: Path) -> dict | None:
+    try:
+        info = json.loads((root / "info.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def _complete(root: Path, params: SyntheticParams) -> bool:
+    """True when ``root`` holds exactly this set: matching info.json and every image file."""
+    info = _read_info(root)
+    if info is None or {k: info.get(k) for k in _info(params)} != _info(params):
+        return False
+    splits = _splits(root, params)
+    return all(os.path.isfile(p) for p, _ in [*splits.train, *splits.test])
+
+
+def _write(root: Path, params: SyntheticParams) -> None:
+    splits = _splits(root, params)
+    for split in ("train", "test"):
+        for k, c in enumerate(splits.classes):
+            (root / split / c).mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        for path, k in splits.split(split):
+            i = int(Path(path).stem)
+            sample_image(params, split, k, i).save(path, optimize=False)
+    atomic_write_json(root / "info.json", {**_info(params), "classes": splits.classes})
+
+
+def make_synthetic(
+    root: str | os.PathLike,
+    num_classes: int = 10,
+    train_per_class: int = 60,
+    test_per_class: int = 20,
+    size: int = 64,
+    seed: int = 0,
+) -> DataSplits:
+    """Generate the set into ``root`` (ImageFolder layout plus info.json), or reuse it if present.
+
+    The set appears atomically: it is drawn in a temporary sibling folder and renamed into place,
+    so concurrent callers (e.g. DDP ranks) never see a half-written set. A non-empty ``root``
+    that is not this exact set is refused rather than overwritten.
+    """
+    params = SyntheticParams(num_classes, train_per_class, test_per_class, size, seed).validate()
+    root = Path(root).absolute()
+    if _complete(root, params):
+        return _splits(root, params)
+    info = _read_info(root)
+    if info is not None and {k: info.get(k) for k in _info(params)} == _info(params):
+        shutil.rmtree(root, ignore_errors=True)  # our own set with files missing: draw it again
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        what = "a synthetic set with other parameters" if info else "not empty and not a synthetic set"
+        raise FGVCError(
+            f"{root}: {what}; it is left untouched: use another folder or delete this one "
+            f"to draw the set {asdict(params)}"
+        )
+    try:
+        root.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.tmp-", dir=root.parent))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the set is an ordinary folder
+    except OSError as e:
+        raise FGVCError(f"{root}: cannot write ({e.strerror or e})") from None
+    try:
+        _write(tmp, params)
+        try:
+            os.replace(tmp, root)  # replaces a missing or empty folder; fails if another process won
+        except OSError:
+            if not _complete(root, params):
+                raise
+    except OSError as e:
+        raise FGVCError(f"{root}: cannot write the synthetic set ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return _splits(root, params)
+
+
+def default_cache_dir(params: SyntheticParams) -> Path:
+    """``$FGVC_MOBILE_CACHE`` (else ``$XDG_CACHE_HOME/fgvc_mobile`` or ``~/.cache/fgvc_mobile``)."""
+    base = os.environ.get("FGVC_MOBILE_CACHE")
+    if not base:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        base = os.path.join(xdg, "fgvc_mobile")
+    return Path(base) / f"synthetic-{params.key()}"
+
+
+def _int_option(name: str, value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise FGVCError(f"synthetic: option {name} must be an integer, got {value!r}") from None
+
+
+@register_reader("synthetic", generates=True)
+def read_synthetic(
+    root: str, num_classes=10, train_per_class=60, test_per_class=20, size=64, seed=0
+) -> DataSplits:
+    """``synthetic`` (cached, see :func:`default_cache_dir`) or ``synthetic:DIR``; options such as
+    ``synthetic?size=224&num_classes=20&seed=1`` change the set."""
+    opts = {"num_classes": num_classes, "train_per_class": train_per_class, "test_per_class": test_per_class}
+    params = SyntheticParams(**{k: _int_option(k, v) for k, v in opts.items()},
+                             size=_int_option("size", size), seed=_int_option("seed", seed)).validate()
+    return make_synthetic(root or default_cache_dir(params), **asdict(params))
+
+
+def save_contact_sheet(splits: DataSplits, path: str | os.PathLike, per_class: int = 6, split: str = "train") -> None:
+    """A PNG grid, one row per class (its name on the left), for a person to look at."""
+    samples = splits.split(split)
+    rows = [[p for p, lab in samples if lab == k][:per_class] for k in range(len(splits.classes))]
+    cell = 96
+    label_w = 6 * max(len(c) for c in splits.classes) + 12
+    sheet = Image.new("RGB", (label_w + cell * per_class, cell * len(rows)), (255, 255, 255))
+    d = ImageDraw.Draw(sheet)
+    for r, paths in enumerate(rows):
+        d.text((4, r * cell + cell // 2 - 6), splits.classes[r], fill=(0, 0, 0))
+        for c, p in enumerate(paths):
+            with Image.open(p) as im:
+                sheet.paste(im.convert("RGB").resize((cell - 4, cell - 4), Image.NEAREST),
+                            (label_w + c * cell + 2, r * cell + 2))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m fgvc_mobile.data.synthetic DIR [--sheet sheet.png]``: draw a set and look at it."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("root")
+    ap.add_argument("--sheet", help="also write a contact sheet PNG here")
+    for name, value in asdict(SyntheticParams()).items():
+        ap.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
+    args = ap.parse_args(argv)
+    params = {k: getattr(args, k) for k in asdict(SyntheticParams())}
+    try:
+        splits = make_synthetic(args.root, **params)
+        if args.sheet:
+            save_contact_sheet(splits, args.sheet)
+    except FGVCError as e:
+        raise SystemExit(f"error: {e}") from None
+    print(f"{splits.root}: {len(splits.classes)} classes, {len(splits.train)} train, {len(splits.test)} test")
+
+
+if __name__ == "__main__":
+    main()
