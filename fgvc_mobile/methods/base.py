@@ -27,6 +27,7 @@ class StepContext:
     epoch: int
     options: dict = field(default_factory=dict)
     autocast: Callable = None  # context manager factory for AMP (nullcontext on CPU)
+    state: dict = field(default_factory=dict)  # what ``Recipe.setup`` made for this run (e.g. a teacher)
 
 
 #: options every recipe accepts: the loss behind ``ctx.criterion`` (``gce``: gradient-boosting
@@ -43,6 +44,8 @@ class Recipe:
     model_defaults: dict = {}
     #: default method options (e.g. RMG levels); overridable via ``method_options``
     option_defaults: dict = {}
+    #: named model configurations, selected by ``model: {preset: NAME}``; explicit keys override
+    model_presets: dict[str, dict] = {}
 
     def build_model(self, num_classes: int, **model_kwargs) -> FGVCModel:
         raise NotImplementedError
@@ -51,6 +54,14 @@ class Recipe:
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ctx: StepContext
     ) -> Iterator[tuple[str, torch.Tensor]]:
         raise NotImplementedError
+
+    def setup(self, model: nn.Module, cfg, device: torch.device, classes: list[str]) -> dict:
+        """Per-run resources made once before training (handed to the steps as ``ctx.state``).
+
+        Called by the trainer after the model is built and on ``device``, before a resume loads
+        its weights; ``cfg`` is the run's TrainConfig. Default: nothing. Raise FGVCError on bad input.
+        """
+        return {}
 
     def check_input_size(self, input_size: int, options: dict) -> None:
         """Raise FGVCError when the input size cannot work with this recipe's augmentations."""
@@ -75,8 +86,16 @@ class Recipe:
         return make_criterion(options["loss"], options["gce_k"], label_smoothing)
 
     def resolve_model_kwargs(self, model_kwargs: dict | None) -> dict:
+        """defaults < preset (if ``preset`` is given) < explicit keys; the result names no preset."""
+        given = dict(model_kwargs or {})
         kw = dict(self.model_defaults)
-        kw.update(model_kwargs or {})
+        preset = given.pop("preset", None)
+        if preset is not None:
+            if preset not in self.model_presets:
+                known = sorted(self.model_presets) or "none"
+                raise FGVCError(f"--model preset {preset!r}: --method {self.name} has presets {known}")
+            kw.update(self.model_presets[preset])
+        kw.update(given)
         return kw
 
 

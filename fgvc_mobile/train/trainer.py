@@ -145,6 +145,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)
+    state = recipe.setup(model, cfg, device, list(splits.classes))  # per-run resources, e.g. a teacher
 
     head_params = model.head_parameters()
     optimizer = torch.optim.SGD(
@@ -221,6 +222,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             epoch=epoch,
             options=options,
             autocast=autocast,
+            state=state,
         )
         frozen = epoch < cfg.freeze_backbone_epochs
         for p in model.backbone.parameters():
