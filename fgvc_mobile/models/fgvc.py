@@ -98,3 +98,20 @@ class PMSIModel(FGVCModel):
         out = {f"aux_stage{i + 1}": clf(m) for i, (clf, m) in enumerate(zip(self.aux_classifiers, ms))}
         out["concat"] = self.concat_classifier(torch.cat(ms, dim=1))
         return out
+
+    def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
+        """Logits of ``rule`` computing only its heads (``concat`` never runs the aux classifiers).
+
+        Used by the export deploy graph; the sum order is ``apply_rule``'s, so the result equals
+        ``apply_rule(forward(x), heads)`` exactly.
+        """
+        heads = self.inference_rules[rule]
+        ms = self.descriptors(x)
+        out = {}
+        for h in heads:
+            if h == "concat":
+                out[h] = self.concat_classifier(torch.cat(ms, dim=1))
+            else:
+                i = int(h[len("aux_stage"):]) - 1
+                out[h] = self.aux_classifiers[i](ms[i])
+        return self.apply_rule(out, heads)
