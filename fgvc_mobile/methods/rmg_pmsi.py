@@ -2,6 +2,8 @@
 
 Every batch runs four phases, each its own forward/backward/step (docs/rmg-pmsi.md):
 RMG r=3 -> aux_stage1, r=2 -> aux_stage2, r=1 -> aux_stage3, original -> concat (weight 2).
+Lighter heads for phones are presets of this same recipe (``--model '{"preset": "light"}'``,
+models/presets.py).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import Recipe, register
 from fgvc_mobile.models.fgvc import PMSIModel
+from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS
 from fgvc_mobile.rmg import recursive_mosaic
 
 PHASE_HEADS = ("aux_stage1", "aux_stage2", "aux_stage3", "concat")
@@ -27,6 +30,7 @@ class RMGPMSI(Recipe):
         "msi": True,
     }
     option_defaults = {"levels": [3, 2, 1, 0], "loss_weights": [1.0, 1.0, 1.0, 2.0], "per_image": False}
+    model_presets = PMSI_HEAD_PRESETS
 
     def build_model(self, num_classes, **kw):
         return PMSIModel(num_classes, **self.resolve_model_kwargs(kw))
