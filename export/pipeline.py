@@ -1,0 +1,217 @@
+"""The export run: checkpoint -> deploy graph -> artifacts -> gates -> metadata, manifests, report.
+
+Everything is written into a temporary folder beside ``--out`` and moved into ``--out`` only when
+every artifact passed its gate, so a failed or interrupted export leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export import builders, manifest as mf
+from fgvc_mobile.export.calibration import calibration_set, validation_set
+from fgvc_mobile.export.deploy import DeployModel, complexity, input_kind, reference_logits, to_float_nchw
+from fgvc_mobile.export.formats import FORMATS, parse_options, resolve_formats
+from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for, read_metadata
+from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
+from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, judge, top1_accuracy
+from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model
+
+log = logging.getLogger("fgvc_mobile.export")
+
+
+@dataclass
+class ExportRequest:
+    checkpoint: str
+    out: str
+    format: str = "all"
+    int8: bool = False
+    calib_data: str | None = None
+    calib_images: int | None = None
+    val_data: str | None = None
+    val_images: int | None = None
+    input: str = "uint8-nhwc"
+    rule: str | None = None
+    options: list[str] = field(default_factory=list)
+    max_int8_drop: float = DEFAULT_MAX_INT8_DROP
+    accept_drop: bool = False
+    android_assets: str | None = None
+    command: str = ""
+
+
+@dataclass
+class ExportResult:
+    out: Path
+    rows: list[dict]
+    artifacts: list[dict]  # index entries of manifest.json
+    table: str
+
+
+def _data_spec(given: str | None, meta: dict, option: str) -> str:
+    if given:
+        return given
+    spec = (meta.get("data") or {}).get("spec")
+    if not spec:
+        raise FGVCError(f"{option}: the checkpoint records no data set; pass {option} KIND:PATH")
+    return spec
+
+
+def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
+    formats = resolve_formats(req.format)
+    opts = parse_options(req.options, formats)
+    input_kind(req.input)
+    if req.max_int8_drop < 0:
+        raise FGVCError(f"--max-int8-drop {req.max_int8_drop}: must be >= 0")
+    out = Path(req.out)
+    if out.exists() and not out.is_dir():
+        raise FGVCError(f"--out {out}: exists and is not a folder")
+    if req.android_assets and "tflite" not in formats:
+        raise FGVCError("--android-assets: the Android app runs .tflite; add tflite to --format")
+    ckpt = Path(req.checkpoint)
+    if not ckpt.is_file():
+        raise FGVCError(f"--checkpoint {ckpt}: no such file")
+    return formats, opts, out
+
+
+def run_export(req: ExportRequest, echo=print) -> ExportResult:
+    t_start = time.perf_counter()
+    formats, opts, out = _check_request(req)
+    model, meta = load_checkpoint_model(req.checkpoint)
+    pre = PreprocessConfig.from_dict(meta["preprocess"])
+    kind = input_kind(req.input)
+    deploy = DeployModel(model, req.rule, input_size=pre.input_size)
+    val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images)
+    calib = calibration_set(_data_spec(req.calib_data, meta, "--calib-data"), meta["classes"], pre,
+                            req.calib_images) if req.int8 else None
+    ref = reference_logits(deploy, val.images, pre)
+    with torch.no_grad():
+        trained = model.apply_rule(model(to_float_nchw(val.images, pre)), deploy.heads).numpy()
+    ref_top1 = top1_accuracy(ref, val.labels)
+    summary = {
+        "checkpoint": os.path.abspath(req.checkpoint), "sha256": meta["sha256"], "method": meta["method"],
+        "rule": deploy.rule, "input": kind.name, "preprocess": pre.to_dict(), "val": val.describe(),
+        "calib": calib.describe() if calib else None, "command": req.command or "(python API)",
+        "complexity": complexity(model, deploy, pre.input_size), "rewrites": deploy.rewrites,
+        "deploy_equality": float(np.abs(trained - ref).max()) if len(ref) else 0.0,
+    }
+    echo(f"deploy graph: rule {deploy.rule}, {summary['complexity']['deploy_params']:,} params, "
+         f"{summary['complexity']['deploy_macs']:,} MACs; reference top-1 {ref_top1:.2f}% on {val.describe()}")
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        ctx = builders.BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib)
+        arts = []
+        for fmt in formats:
+            echo(f"converting {fmt} ...")
+            arts += getattr(builders, FORMATS[fmt].builder)(ctx, opts[fmt])
+        verdicts = {a.file: judge(a.fmt, a.precision, a.gating(), ref_top1, req.max_int8_drop, req.accept_drop)
+                    for a in arts}
+        failed = [a for a in arts if not verdicts[a.file].passed]
+        if failed:
+            first = failed[0]
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            hint = " (--accept-drop keeps it anyway)" if first.int8 else ""
+            raise FGVCError(f"export failed, nothing written to {out}: {first.file}: "
+                            f"{verdicts[first.file].reason}{hint}{more}")
+        index = _finish(tmp, arts, verdicts, meta, deploy.rule, ref_top1, val)
+        rows = table_rows(arts, verdicts, ref_top1, tmp)
+        atomic_write_text(tmp / "validation_report.md", markdown(summary, arts, verdicts, rows) + "\n")
+        _publish(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    if req.android_assets:
+        _android_assets(out, index, req.android_assets, echo)
+    table = console_table(rows)
+    echo(table)
+    echo(f"wrote {len(arts)} artifact(s), manifests and validation_report.md to {out} "
+         f"in {time.perf_counter() - t_start:.0f} s")
+    return ExportResult(out, rows, index["artifacts"], table)
+
+
+def _finish(tmp: Path, arts, verdicts, meta: dict, rule: str, ref_top1: float, val) -> dict:
+    """Embed metadata (re-checking the files afterwards), write manifests, labels and the index."""
+    mf.write_labels(tmp, list(meta["classes"]))
+    entries = []
+    for a in arts:
+        ev, v = a.gating(), verdicts[a.file]
+        validation = {
+            "reference": "fp32 PyTorch deploy graph", "images": val.describe(), "reference_top1": ref_top1,
+            "top1": ev.top1, "top1_drop": v.drop, "gate": {"on": a.gate, "passed": v.passed, "note": v.reason,
+                                                           **v.tolerance},
+            "evaluations": [e.to_dict() for e in a.evaluations], "host": host(),
+        }
+        manifest = mf.build_manifest(model_file=a.file, fmt=a.fmt, precision=a.precision, meta=meta, rule=rule,
+                                     input_info=a.input, output_info=a.output, validation=validation,
+                                     extra={"notes": a.notes})
+        before = a.rerun() if a.rerun else None
+        a.embed(entries_for(manifest))
+        if before is not None and not np.array_equal(before, a.rerun()):
+            raise FGVCError(f"{a.file}: outputs changed after embedding metadata")
+        if read_metadata(tmp / a.file).get(MANIFEST_KEY) is None:
+            raise FGVCError(f"{a.file}: embedded metadata could not be read back")
+        mpath = mf.write_manifest(tmp, manifest)
+        path = tmp / a.file
+        entries.append({**manifest, "manifest": mpath.name, "size_bytes": size_bytes(path),
+                        "sha256": file_sha256(path) if path.is_file() else None,
+                        "convert_seconds": round(a.seconds, 2)})
+    index = mf.index_manifest(entries)
+    index["labels_file"] = mf.LABELS_NAME
+    index["source"] = mf.source_info(meta)
+    atomic_write_json(tmp / mf.INDEX_NAME, index)
+    return index
+
+
+def _umask_permissions(root: Path) -> None:
+    """Temp files are created private (0600/0700); published files get the user's usual modes."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for p in [root, *root.rglob("*")]:
+        with contextlib.suppress(OSError):
+            os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished files into ``out`` (the index last); a fresh ``out`` is one rename."""
+    _umask_permissions(tmp)
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    for entry in sorted(tmp.iterdir(), key=lambda p: p.name == mf.INDEX_NAME):
+        dest = out / entry.name
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        os.replace(entry, dest)
+    with contextlib.suppress(OSError):
+        tmp.rmdir()
+
+
+def _android_assets(out: Path, index: dict, assets_dir: str, echo) -> None:
+    try:
+        from fgvc_mobile.export.android_assets import copy_android_assets
+    except ImportError:
+        raise FGVCError("--android-assets: fgvc_mobile.export.android_assets is not available in this "
+                        f"install; the artifacts are in {out}") from None
+    tfl = [a for a in index["artifacts"] if a["format"] == "tflite"]
+    pick = next((a for a in tfl if a["precision"] == "int8"), tfl[0])
+    copy_android_assets(out / pick["model_file"], out / pick["manifest"], assets_dir)
+    echo(f"copied {pick['model_file']} and its manifest to {assets_dir}")
+
+
+def command_line() -> str:
+    return " ".join(["fgvc-mobile", *sys.argv[1:]]) if sys.argv else ""

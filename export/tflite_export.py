@@ -1,0 +1,141 @@
+"""TFLite: fp32 with ``litert_torch.convert`` and full int8 with ``ai_edge_quantizer``.
+
+* NHWC input comes from ``litert_torch.to_channel_last_io`` around the NCHW deploy graph.
+* int8 is ai_edge_quantizer's static recipe (int8 weights per channel, int8 activations)
+  calibrated on real images. Its default calibration keeps a moving average of each tensor's
+  min/max across samples (weight 0.95 on the past), which lets the first images dominate and
+  clips the logit range; by default we calibrate with the running min/max over all samples
+  (``qsv_utils.min_max_update``) so the ranges cover every calibration image. The option
+  ``tflite.calibration=moving-average`` restores the library default for comparison.
+* litert-torch's own PT2E int8 route is not used: in 0.10 it produced wrong logits on
+  MobileNetV2 (bias scale mismatch at the final FULLY_CONNECTED).
+
+Artifacts run with ``ai_edge_litert.interpreter.Interpreter``; a quantized output is
+dequantized with its scale and zero point before comparison.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import torch
+
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.quiet import quiet
+
+log = logging.getLogger(__name__)
+
+CALIBRATIONS = ("minmax", "moving-average")
+
+
+def channel_last_io(module: torch.nn.Module) -> torch.nn.Module:
+    """NHWC input for an NCHW-input module, the litert-torch way (transposes folded by the converter)."""
+    with quiet():
+        import litert_torch
+
+    return litert_torch.to_channel_last_io(module, args=[0])
+
+
+def export_fp32(graph: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, float]:
+    """Convert ``graph`` (built with :func:`channel_last_io` for NHWC input); returns (flatbuffer, seconds)."""
+    t0 = time.perf_counter()
+    with quiet():
+        import litert_torch
+
+        litert_torch.config.show_progress = False
+        edge = litert_torch.convert(graph.eval(), (example,))
+    return bytes(edge.model_content()), time.perf_counter() - t0
+
+
+def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax") -> tuple[bytes, float]:
+    """Static int8 weights + activations; ``calib_inputs`` as the fp32 model takes them (batch 1 each)."""
+    from ai_edge_quantizer import calibrator, quantizer, recipe
+    from ai_edge_quantizer.utils import qsv_utils
+
+    if calibration not in CALIBRATIONS:
+        raise FGVCError(f"tflite.calibration {calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
+    t0 = time.perf_counter()
+    name = _signature_input(fp32)
+    data = {"serving_default": [{name: x[None]} for x in calib_inputs]}
+    with quiet():
+        qt = quantizer.Quantizer(bytearray(fp32))
+        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        if calibration == "minmax":
+            update = qsv_utils.min_max_update
+        else:
+            update = qsv_utils.moving_average_update
+        cal = calibrator.Calibrator(bytes(fp32), num_threads=1, qsv_update_func=update)
+        cal.calibrate(data, qt._recipe_manager)  # the recipe decides which tensors get ranges
+        result = qt.quantize(cal.get_model_qsvs(), enable_progress_report=False)
+    return bytes(result.quantized_model), time.perf_counter() - t0
+
+
+def _signature_input(model: bytes) -> str:
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet():
+        sig = Interpreter(model_content=model).get_signature_list()
+    if "serving_default" not in sig or len(sig["serving_default"]["inputs"]) != 1:
+        raise FGVCError(f"converted TFLite model has unexpected signatures {sig}")
+    return sig["serving_default"]["inputs"][0]
+
+
+def _quant(detail: dict) -> dict | None:
+    scale, zp = detail["quantization"]
+    return None if scale == 0.0 else {"scale": float(scale), "zero_point": int(zp)}
+
+
+def io_info(model: bytes) -> tuple[dict, dict]:
+    """(input, output) manifest fields read from the interpreter, quantization included."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet():
+        it = Interpreter(model_content=model)
+    (inp,), (out,) = it.get_input_details(), it.get_output_details()
+
+    def desc(d):
+        return {"name": d["name"], "dtype": np.dtype(d["dtype"]).name, "shape": [int(s) for s in d["shape"]],
+                "quantization": _quant(d)}
+
+    return desc(inp), desc(out)
+
+
+def runner(model: bytes, threads: int = 1):
+    """fn(batch of inputs) -> float32 logits [N, C] (quantized inputs/outputs converted)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    with quiet():
+        it = Interpreter(model_content=model, num_threads=threads)
+        it.allocate_tensors()
+    (inp,), (out,) = it.get_input_details(), it.get_output_details()
+    qin, qout = _quant(inp), _quant(out)
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        res = []
+        for x in batch:
+            x = x[None]
+            if qin is not None and np.dtype(inp["dtype"]).kind in "iu" and x.dtype.kind == "f":
+                info = np.iinfo(inp["dtype"])
+                x = np.clip(np.round(x / qin["scale"]) + qin["zero_point"], info.min, info.max)
+            it.set_tensor(inp["index"], x.astype(inp["dtype"]))
+            it.invoke()
+            y = it.get_tensor(out["index"])
+            if qout is not None:
+                y = (y.astype(np.float32) - qout["zero_point"]) * qout["scale"]
+            res.append(y.astype(np.float32))
+        return np.concatenate(res)
+
+    return run
+
+
+def op_counts(model: bytes) -> dict[str, int]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    counts: dict[str, int] = {}
+    with quiet():
+        it = Interpreter(model_content=model)
+    for op in it._get_ops_details():
+        counts[op["op_name"]] = counts.get(op["op_name"], 0) + 1
+    return counts

@@ -1,0 +1,107 @@
+"""Parity and accuracy gates against the fp32 PyTorch deploy graph.
+
+Each (format, precision) declares how it is judged (optimum's lesson: every export states its
+tolerance and is validated before it is called done):
+
+* float artifacts: max |logit - reference| relative to the largest reference logit must stay
+  within the declared tolerance, and top-1 must agree with the reference on EVERY image;
+* int8 artifacts: top-1 accuracy on the validation images may drop at most ``max_int8_drop``
+  points (default 1.0) below the fp32 PyTorch reference, unless the user accepts the drop;
+* artifacts that cannot run on this host (CoreML on Linux) are judged by structural checks and,
+  for quantized ones, by a PyTorch simulation of their quantization.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+DEFAULT_MAX_INT8_DROP = 1.0
+
+#: (format, precision) -> max relative logit error of a float artifact (None: judged by accuracy)
+TOLERANCES: dict[tuple[str, str], float | None] = {
+    ("onnx", "fp32"): 1e-4,
+    ("tflite", "fp32"): 1e-4,
+    ("coreml", "fp32"): 1e-3,
+    ("coreml", "fp16"): 2e-2,  # on macOS; compared as probabilities
+    ("onnx", "int8"): None,
+    ("tflite", "int8"): None,
+    ("coreml", "int8-weights"): None,
+    ("coreml", "w8a8"): None,
+}
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    return float((scores.argmax(axis=1) == labels).mean() * 100.0) if len(labels) else 0.0
+
+
+@dataclass
+class Evaluation:
+    """One way of running (or simulating) an artifact on the validation images."""
+
+    name: str  # e.g. "onnxruntime", "ort-int8-kernels", "qdq-float", "litert", "torch-sim", "structural"
+    how: str  # "run" (the artifact itself), "simulated" (PyTorch model of its numerics) or "structural"
+    n: int = 0
+    top1: float | None = None
+    top1_agreement: float | None = None  # % of images whose top-1 equals the reference's
+    disagreements: int | None = None
+    max_abs_error: float | None = None
+    rel_error: float | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+
+
+def evaluate(name: str, how: str, scores: np.ndarray, ref_logits: np.ndarray, labels: np.ndarray,
+             probabilities: bool = False, note: str = "") -> Evaluation:
+    """Compare ``scores`` (logits, or probabilities when ``probabilities``) with the reference."""
+    ref = softmax(ref_logits) if probabilities else ref_logits
+    if scores.shape != ref.shape:
+        raise ValueError(f"{name}: output shape {scores.shape} differs from the reference's {ref.shape}")
+    err = np.abs(scores.astype(np.float64) - ref)
+    agree = scores.argmax(axis=1) == ref.argmax(axis=1)
+    peak = max(float(np.abs(ref).max()), 1e-12)
+    return Evaluation(
+        name=name, how=how, n=len(labels), top1=top1_accuracy(scores, labels),
+        top1_agreement=float(agree.mean() * 100.0), disagreements=int((~agree).sum()),
+        max_abs_error=float(err.max()), rel_error=float(err.max() / peak), note=note,
+    )
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    reason: str = ""
+    drop: float | None = None  # top-1 points below the fp32 PyTorch reference
+    tolerance: dict = field(default_factory=dict)
+
+
+def judge(fmt: str, precision: str, ev: Evaluation, ref_top1: float, max_int8_drop: float,
+          accept_drop: bool) -> Verdict:
+    """The gate for one artifact, judged on its gating evaluation ``ev``."""
+    if ev.how == "structural":
+        return Verdict(True, tolerance={"structural": True})
+    drop = ref_top1 - ev.top1 if ev.top1 is not None else None
+    tol = TOLERANCES.get((fmt, precision))
+    if tol is not None:
+        spec = {"max_rel_logit_error": tol, "top1_agreement": "every image"}
+        if ev.rel_error is not None and ev.rel_error > tol:
+            return Verdict(False, f"relative logit error {ev.rel_error:.2g} exceeds the declared {tol:g}", drop, spec)
+        if ev.disagreements:
+            return Verdict(False, f"top-1 differs from the fp32 PyTorch reference on {ev.disagreements} of {ev.n} "
+                                  "validation images", drop, spec)
+        return Verdict(True, drop=drop, tolerance=spec)
+    spec = {"max_top1_drop_points": max_int8_drop}
+    if drop is not None and drop > max_int8_drop + 1e-9:
+        reason = f"top-1 drops {drop:.2f} points ({ref_top1:.2f} -> {ev.top1:.2f}) over the {max_int8_drop:g}-point budget"
+        if accept_drop:
+            return Verdict(True, f"accepted: {reason}", drop, {**spec, "accepted_drop": True})
+        return Verdict(False, reason, drop, spec)
+    return Verdict(True, drop=drop, tolerance=spec)
