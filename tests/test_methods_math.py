@@ -45,6 +45,20 @@ def test_gkmp_averages_the_k_largest_with_learned_weights():
     assert pool(y).item() == pytest.approx((2 * 7 + 0 * 5 + 1 * 3) / 3)
 
 
+def test_gkmp_export_friendly_top_k_equals_topk_in_values_and_gradients():
+    y = torch.randn(3, 6, 5, 4)
+    y[0, 0, 1, 1] = y[0, 0, 2, 2] = 9.0  # a tie inside the top-k
+    a, b = y.clone().requires_grad_(), y.clone().requires_grad_()
+    top = GlobalKMaxPool.top_k(a.flatten(2), 4)
+    ref = b.flatten(2).topk(4, dim=2).values
+    torch.testing.assert_close(top, ref)
+    g = torch.randn_like(ref)
+    top.backward(g)
+    ref.backward(g)
+    torch.testing.assert_close(a.grad.sum(dim=(2, 3)), b.grad.sum(dim=(2, 3)))
+    assert (a.grad != 0).sum() == (b.grad != 0).sum() == 3 * 6 * 4
+
+
 # ---- gradient-boosting cross-entropy ------------------------------------------------------------
 @pytest.mark.parametrize("k", [9, 10, 50])  # C = 10: k >= C - 1 keeps every negative
 def test_gce_is_cross_entropy_when_every_negative_is_kept(k):

@@ -4,9 +4,11 @@
   last feature map (K = 4), optionally weighted by K learned weights w_k (initialised to 1,
   i.e. plain GKMP). K = 1 is global max pooling, K = H*W global average pooling.
 * Embedding layer (section 4): Linear(1280 -> E) between pooling and the classifier; the
-  classifier is Linear(E -> C) on the embedding. The class-mean loss L_w + L_b works on the
-  l2-normalised embedding f(x); the class means mu_c live in the ``class_means`` buffer so they
-  are saved in checkpoints (the loss itself is in ``methods/losses.py``).
+  classifier is Linear(E -> C) on the embedding as it comes out of the layer (the paper does
+  not say whether the classifier sees the normalised vector; logits of unit vectors would need
+  a temperature). The class-mean loss L_w + L_b works on the l2-normalised embedding f(x); the
+  class means mu_c live in the ``class_means`` buffer so they are saved in checkpoints (the
+  loss itself is in ``methods/losses.py``). Means start at zero (the paper gives no start).
 * Localisation module (section 5): the input resized to 64 x 64, the first layers of
   MobileNetV2 up to the end of its first residual block (``features[:4]``, initialised from the
   backbone), a 1x1 conv to one channel, resized to the I x J grid of the last feature map. It
@@ -42,10 +44,26 @@ class GlobalKMaxPool(nn.Module):
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         flat = y.flatten(2)
         k = min(self.k, flat.shape[2])  # a map smaller than K (tiny inputs) pools all of it
-        top = flat.topk(k, dim=2).values
+        top = self.top_k(flat, k)
         if self.weights is not None:
             top = top * self.weights[:k]
         return top.sum(dim=2) / k
+
+    @staticmethod
+    def top_k(flat: torch.Tensor, k: int) -> torch.Tensor:
+        """``flat.topk(k).values`` by k rounds of argmax-and-mask.
+
+        Same values and gradients as ``topk``, but built from argmax / equal / select, which every
+        exporter lowers (LiteRT's runtime has no kernel for the sort that ``topk`` becomes).
+        """
+        positions = torch.arange(flat.shape[-1], device=flat.device)
+        work = flat.detach()
+        values = []
+        for _ in range(k):
+            pick = positions == work.argmax(dim=-1, keepdim=True)
+            values.append((flat * pick).sum(dim=-1))
+            work = work.masked_fill(pick, float("-inf"))
+        return torch.stack(values, dim=-1)
 
 
 def feature_map_size(size: int, downsamplings: int = 5) -> int:

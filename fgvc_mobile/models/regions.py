@@ -16,11 +16,16 @@ import torch
 import torch.nn.functional as F
 
 
+def at_least(x: torch.Tensor, c: float) -> torch.Tensor:
+    """max(x, c) written as relu(x - c) + c: ai-edge-quantizer fails on MAXIMUM with a constant."""
+    return F.relu(x - c) + c
+
+
 def minmax_normalize(maps: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """(m - min) / (max - min) per map over the last two dims; a constant map becomes all zeros."""
     lo = maps.amin(dim=(-2, -1), keepdim=True)
     hi = maps.amax(dim=(-2, -1), keepdim=True)
-    return (maps - lo) / (hi - lo).clamp_min(eps)
+    return (maps - lo) / at_least(hi - lo, eps)
 
 
 def _first_last(any_along: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,7 +68,7 @@ def _axis_index(start: torch.Tensor, length: torch.Tensor, out: int):
     """
     o = torch.arange(out, device=start.device, dtype=torch.float32)
     length = length.float().unsqueeze(1)
-    src = ((o + 0.5) * (length / out) - 0.5).clamp_min(0)
+    src = F.relu((o + 0.5) * (length / out) - 0.5)
     i0 = src.floor().minimum(length - 1)
     lam = src - i0
     i1 = (i0 + 1).minimum(length - 1)
@@ -81,8 +86,8 @@ def crop_resize(x: torch.Tensor, boxes: torch.Tensor, size: tuple[int, int] | No
     oh, ow = size or (h, w)
     boxes = boxes.round()
     x0, y0, x1, y1 = boxes.unbind(1)
-    r0, r1, ly = _axis_index(y0, (y1 - y0).clamp_min(1), oh)  # [B, oh]
-    c0, c1, lx = _axis_index(x0, (x1 - x0).clamp_min(1), ow)  # [B, ow]
+    r0, r1, ly = _axis_index(y0, at_least(y1 - y0, 1.0), oh)  # [B, oh]
+    c0, c1, lx = _axis_index(x0, at_least(x1 - x0, 1.0), ow)  # [B, ow]
 
     def rows(idx):
         return x.gather(2, idx.view(b, 1, oh, 1).expand(b, c, oh, w))
