@@ -1,0 +1,246 @@
+"""Every method on cub100 at one CPU-feasible setting and equal epochs: one table, one command.
+
+    python -m fgvc_mobile.benchmarks.methods_table                 # writes benchmarks/results/cub100_methods.md
+    python -m fgvc_mobile.benchmarks.methods_table --quick         # tiny subset, 1 epoch: proves the pipeline
+
+Each method trains into RUNS/<method> (a finished run is reused, a partial one resumed). The table
+reports, per method: top-1 of the deploy rule (and the other rules) at the best epoch, top-1 of the
+int8 TFLite export on the test split (when ``fgvc_mobile.export`` is installed and can convert the
+model), parameters and MACs of the deploy graph at batch 1, and PyTorch CPU latency at batch 1.
+CMAL-Net deploys as two passes (raw image, then the attention crop): its MACs and latency are
+those of both passes and the crop between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.methods import get_method
+from fgvc_mobile.models.complexity import count_macs, count_params
+from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
+from fgvc_mobile.train.config import TrainConfig, load_config
+from fgvc_mobile.train.trainer import fit
+
+log = logging.getLogger("fgvc_mobile.benchmarks.methods_table")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEFAULT_DATA = f"cub:{SHARED / 'datasets/cub100/CUB_200_2011'}"
+DEFAULT_WEIGHTS = SHARED / "weights/mobilenet_v2_imagenet.pth"
+METHODS = ("baseline", "rmg-pmsi", "pmg", "cmal", "elope", "db-gce")
+
+#: the one setting every method trains with (configs/cub100_cpu.yaml's values; --config overrides)
+SETTING = dict(
+    img_size=224, resize=256, epochs=5, batch_size=16, lr=0.003, head_lr_mult=10.0, momentum=0.9,
+    weight_decay=5e-4, freeze_backbone_epochs=1, workers=1, seed=0,
+)
+#: --quick: a few images, one epoch, small inputs; proves every stage runs, measures nothing
+QUICK = dict(img_size=64, resize=72, epochs=1, batch_size=8, limit_train=32, limit_test=24, freeze_backbone_epochs=0, workers=0)
+
+
+def setting(args) -> dict:
+    """Training options: built-in SETTING < --config YAML < QUICK (--quick) < explicit flags."""
+    merged = dict(SETTING)
+    if args.config:  # only the keys the YAML sets (load_config validates them)
+        load_config(args.config, {})
+        merged.update({k.replace("-", "_"): v for k, v in (yaml.safe_load(Path(args.config).read_text()) or {}).items()})
+    if args.quick:
+        merged.update(QUICK)
+    merged.update(data=args.data, pretrained=args.pretrained)
+    if args.epochs:
+        merged["epochs"] = args.epochs
+    return merged
+
+
+def train_or_reuse(method: str, run: Path, options: dict) -> Path:
+    """Train ``method`` into ``run``; reuse a finished run, resume a partial one."""
+    cfg = TrainConfig.from_dict({**options, "method": method, "out": str(run)})
+    last = run / "last.pt"
+    if last.exists():
+        if load_checkpoint(last)["epoch"] >= cfg.epochs:
+            return run
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "resume": str(last)})
+    fit(cfg, show_progress=False)
+    return run
+
+
+def cpu_latency_ms(module: torch.nn.Module, size: int, threads: int, reps: int, warmup: int = 3) -> float:
+    """Median wall time of one batch-1 forward on the CPU with ``threads`` intra-op threads."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    x = torch.randn(1, 3, size, size)
+    times = []
+    try:
+        with torch.inference_mode():
+            for i in range(warmup + reps):
+                t0 = time.perf_counter()
+                module(x)
+                if i >= warmup:
+                    times.append((time.perf_counter() - t0) * 1e3)
+    finally:
+        torch.set_num_threads(prev)
+    return statistics.median(times)
+
+
+def deploy_graph(model: torch.nn.Module, size: int) -> tuple[torch.nn.Module, str]:
+    """The graph a phone would run: the exporter's ``DeployModel`` when available and applicable.
+
+    Two-pass models (CMAL) are measured through their eval ``forward``: pass 1, crop, pass 2.
+    """
+    if getattr(model, "deploy_passes", 1) != 1:
+        return model, f"{model.deploy_passes} passes (eval forward)"
+    try:
+        from fgvc_mobile.export.deploy import DeployModel
+    except ImportError:
+        return model, "eval forward (exporter not installed)"
+    return DeployModel(model, input_size=size), "export DeployModel"
+
+
+def int8_tflite_top1(ckpt: Path, out: Path, data: str, val_images: int, calib_images: int) -> tuple[float | None, str]:
+    """Top-1 of the int8 TFLite artifact via the exporter's Python API, or (None, why not)."""
+    try:
+        from fgvc_mobile.export.pipeline import ExportRequest, run_export
+    except ImportError as e:
+        return None, f"exporter not installed ({e.name})"
+    req = ExportRequest(
+        checkpoint=str(ckpt), out=str(out), format="tflite", int8=True, val_data=data, val_images=val_images,
+        calib_data=data, calib_images=calib_images, accept_drop=True, command="methods_table",
+    )
+    try:
+        result = run_export(req, echo=log.info)
+    except Exception as e:  # an unconvertible op, a 2-pass model, ...: reported in the table, not fatal
+        return None, f"{type(e).__name__}: {str(e).strip().splitlines()[0][:160] if str(e).strip() else ''}"
+    for a in result.artifacts:
+        if a.get("format") == "tflite" and a.get("precision") == "int8":
+            v = a["validation"]
+            return v["top1"], f"fp32 reference {v['reference_top1']:.2f} on {v['images']}"
+    return None, "no int8 tflite artifact produced"
+
+
+def summarize(method: str, run: Path, args, data: str) -> dict:
+    ckpt, recipe = run / "best.pt", get_method(method)
+    model, meta = load_checkpoint_model(ckpt)
+    size = meta["preprocess"]["input_size"]
+    best_epoch = meta["best"]["epoch"]
+    row = next(h for h in meta["history"] if h["epoch"] == best_epoch)
+    graph, how = deploy_graph(model, size)
+    trained = [h for h in meta["history"] if "train_seconds" in h]
+    out = {
+        "method": method,
+        "rule": model.default_rule,
+        "passes": getattr(model, "deploy_passes", 1),
+        "top1": row[f"top1/{model.default_rule}"],
+        "other_rules": {r: row[f"top1/{r}"] for r in model.inference_rules if r != model.default_rule},
+        "best_epoch": best_epoch,
+        "epochs": len(meta["history"]),
+        "n_test": row["n_test"],
+        "params": count_params(graph),
+        "macs": count_macs(graph, size),
+        "graph": how,
+        "latency_ms": cpu_latency_ms(graph, size, args.threads, args.reps),
+        "seconds_per_epoch": sum(h["train_seconds"] for h in trained) / max(1, len(trained)),
+        "steps_per_batch": len(recipe.step_names(recipe.resolve_options(meta["config"]["method_options"]))),
+        "config": meta["config"],
+    }
+    out["int8_top1"], out["int8_note"] = (None, "skipped (--no-export)")
+    if not args.no_export:
+        out["int8_top1"], out["int8_note"] = int8_tflite_top1(
+            ckpt, run / "export", data, args.val_images, args.calib_images
+        )
+    return out
+
+
+def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
+    cfg = rows[0]["config"]
+    lines = [
+        "# cub100: every method on MobileNetV2 (ImageNet-pretrained), one setting, equal epochs",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Setting (same for all): {cfg['img_size']} px (resize {cfg['resize']}), {cfg['epochs']} epochs, batch "
+        f"{cfg['batch_size']}, SGD lr {cfg['lr']} backbone / x{cfg['head_lr_mult']} new modules, cosine, backbone "
+        f"frozen {cfg['freeze_backbone_epochs']} epoch(s), seed {cfg['seed']}; each method's default model and "
+        f"options. Test split: {rows[0]['n_test']} images"
+        + (f" (first {cfg['limit_test']})" if cfg.get("limit_test") else "") + ".",
+        "",
+        f"Machine: {machine.get('cpu_model')} ({machine.get('cores')} cores), torch {machine['libraries'].get('torch')}; "
+        f"latency = median PyTorch fp32 forward at batch 1, {threads} thread(s), shared machine: compare as ratios.",
+        "",
+        "| method | deploy rule | top-1 fp32 % | top-1 int8 TFLite % | params (M) | MACs (G) | CPU latency (ms) | passes | other rules (top-1 %) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        int8 = f"{r['int8_top1']:.2f}" if r["int8_top1"] is not None else "n/a"
+        others = ", ".join(f"{k} {v:.2f}" for k, v in r["other_rules"].items()) or "-"
+        lines.append(
+            f"| {r['method']} | {r['rule']} | {r['top1']:.2f} | {int8} | {r['params'] / 1e6:.2f} | "
+            f"{r['macs'] / 1e9:.3f} | {r['latency_ms']:.1f} | {r['passes']} | {others} |"
+        )
+    lines += ["", "| method | best epoch | steps / batch | train s / epoch | deploy graph measured | int8 note |",
+              "|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['best_epoch']}/{r['epochs']} | {r['steps_per_batch']} | {r['seconds_per_epoch']:.0f} | "
+            f"{r['graph']} | {r['int8_note'] or '-'} |"
+        )
+    lines += [
+        "",
+        "Notes: top-1 is on the test split at the epoch with the best deploy-rule top-1. Training time counts every",
+        "step of a batch (RMG-PMSI/PMG 4, CMAL-Net 5, ELoPE 2 forward/backward passes). CMAL-Net's deploy rule fuses",
+        "the raw image and its attention crop (two backbone passes). ELoPE crops before the backbone inside one graph.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="YAML of training options overriding the built-in setting")
+    p.add_argument("--data", default=DEFAULT_DATA)
+    p.add_argument("--pretrained", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--epochs", type=int, help="override the setting's epochs (the same for every method)")
+    p.add_argument("--runs", help="run folder (default runs/methods, or runs/methods-quick with --quick)")
+    p.add_argument("--out", help="table path without suffix (default benchmarks/results/cub100_methods)")
+    p.add_argument("--quick", action="store_true", help="tiny subset, 1 epoch, 64 px: a check, not a measurement")
+    p.add_argument("--no-export", action="store_true", help="skip the int8 TFLite column")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency column")
+    p.add_argument("--reps", type=int, help="timed forwards per model (default 30, 3 with --quick)")
+    p.add_argument("--val-images", type=int, help="test images for the int8 top-1 (default 0 = all; 16 with --quick)")
+    p.add_argument("--calib-images", type=int, help="training images for int8 calibration (default 100; 8 with --quick)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    options = setting(args)
+    runs = Path(args.runs or ("runs/methods-quick" if args.quick else "runs/methods"))
+    out = Path(args.out or (runs / "cub100_methods_quick" if args.quick else "benchmarks/results/cub100_methods"))
+    args.reps = args.reps or (3 if args.quick else 30)
+    args.val_images = args.val_images if args.val_images is not None else (16 if args.quick else 0)
+    args.calib_images = args.calib_images or (8 if args.quick else 100)
+
+    rows = []
+    for method in args.methods:
+        log.info("== %s", method)
+        run = train_or_reuse(method, runs / method, options)
+        rows.append(summarize(method, run, args, args.data))
+    command = "python -m fgvc_mobile.benchmarks.methods_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    machine = describe_host(threads=args.threads)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(f"{out}.md", render(rows, command.strip(), machine, args.threads))
+    atomic_write_json(f"{out}.json", {"command": command.strip(), "machine": machine, "results": rows})
+    print(f"wrote {out}.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
