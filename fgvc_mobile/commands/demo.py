@@ -17,10 +17,33 @@ def add_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--img-size", type=int, default=64, dest="img_size")
     p.add_argument("--classes", type=int, default=10, help="synthetic bird species")
-    p.add_argument("--pretrained", default=None, help="optional local MobileNetV2 state_dict (or 'imagenet')")
+    p.add_argument(
+        "--pretrained", default="auto",
+        help="auto (the shared ImageNet weights if present, else torchvision's download, else from scratch), "
+        "'imagenet', a local state_dict path, or none",
+    )
     p.add_argument("--methods", nargs="+", default=["baseline", "rmg-pmsi"])
     p.add_argument("--skip-export", action="store_true", help="stop after training")
     p.add_argument("--seed", type=int, default=0)
+
+
+SHARED_WEIGHTS = Path(__file__).resolve().parents[2].parent / "shared" / "weights" / "mobilenet_v2_imagenet.pth"
+
+
+def resolve_pretrained(spec: str | None) -> str | None:
+    """``auto``: local shared weights, else the torchvision download, else none (with a warning)."""
+    if spec != "auto":
+        return None if spec in (None, "none") else spec
+    if SHARED_WEIGHTS.is_file():
+        return str(SHARED_WEIGHTS)
+    try:
+        from torchvision.models import MobileNet_V2_Weights
+
+        MobileNet_V2_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+        return "imagenet"
+    except Exception:
+        print("warning: no ImageNet weights available (offline?): training from scratch, expect low accuracy")
+        return None
 
 
 def run(args) -> int:
@@ -35,12 +58,13 @@ def run(args) -> int:
     print(f"[1/4] synthetic data: {len(splits.train)} train / {len(splits.test)} test images, "
           f"{len(splits.classes)} classes -> {data_dir} (samples: {out / 'synthetic_samples.png'})")
 
+    pretrained = resolve_pretrained(args.pretrained)
     results = {}
     for method in args.methods:
         cfg = TrainConfig(
-            data=f"folder:{data_dir}", method=method, out=str(out / "runs" / method), pretrained=args.pretrained,
-            img_size=args.img_size, resize=args.img_size, epochs=args.epochs, batch_size=32, lr=0.01,
-            head_lr_mult=10.0, warmup_epochs=0.5, seed=args.seed, workers=0,
+            data=f"folder:{data_dir}", method=method, out=str(out / "runs" / method), pretrained=pretrained,
+            img_size=args.img_size, resize=args.img_size, epochs=args.epochs, batch_size=32,
+            optimizer="adamw", lr=1e-3, head_lr_mult=1.0, seed=args.seed, workers=0,
         )
         r = fit(cfg)
         results[method] = r

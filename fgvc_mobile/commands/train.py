@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from fgvc_mobile.methods import METHODS
 from fgvc_mobile.train.config import load_config
@@ -33,6 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--batch-size", type=int, dest="batch_size")
     a("--lr", type=float, help="backbone learning rate (heads get lr * head-lr-mult)")
     a("--head-lr-mult", type=float, dest="head_lr_mult")
+    a("--optimizer", choices=["sgd", "adamw"], help="sgd (default, as released) or adamw")
     a("--weight-decay", type=float, dest="weight_decay")
     a("--freeze-backbone-epochs", type=int, dest="freeze_backbone_epochs")
     a("--warmup-epochs", type=float, dest="warmup_epochs")
@@ -60,8 +62,35 @@ def run(args) -> int:
     overrides = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("config", "command", "verbose", "teacher")}
     if args.teacher:
         overrides["distill"] = {"teacher": args.teacher}
-    cfg = load_config(args.config, overrides)
+    cfg = _resume_config(args, overrides) if args.resume else load_config(args.config, overrides)
     result = fit(cfg)
     best = result["best"]
     print(f"done: {result['out']}  best {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})")
     return 0
+
+
+#: what may change when a run resumes; everything else comes from the checkpoint
+RESUME_OPTIONS = ("epochs", "workers", "device", "out")
+
+
+def _resume_config(args, overrides: dict):
+    """The checkpoint's own settings plus only the typed ``RESUME_OPTIONS``.
+
+    Built here rather than from the option defaults so that ``train --resume run/last.pt``
+    continues that run (its epochs, its folder) instead of a default 10-epoch run in runs/exp.
+    """
+    from fgvc_mobile.errors import FGVCError
+    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.train.config import TrainConfig
+
+    saved = load_checkpoint(args.resume).get("config")
+    if not isinstance(saved, dict):
+        raise FGVCError(f"--resume {args.resume}: the checkpoint records no training config")
+    typed = {k: v for k, v in overrides.items() if v is not None and k != "resume"}
+    ignored = sorted(set(typed) - set(RESUME_OPTIONS)) + (["config"] if args.config else [])
+    if ignored:
+        logging.getLogger("fgvc_mobile.train").warning(
+            "--resume: the checkpoint's settings are kept; ignoring %s",
+            ", ".join("--" + k.replace("_", "-") for k in ignored))
+    keep = {k: typed[k] for k in RESUME_OPTIONS if k in typed}
+    return TrainConfig.from_dict({**saved, **keep, "resume": args.resume}, source=f"--resume {args.resume}")

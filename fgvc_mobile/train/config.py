@@ -10,6 +10,28 @@ import yaml
 from fgvc_mobile.errors import FGVCError
 
 
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "dict": dict, "None": type(None)}
+_BIG = 10**9
+# inclusive ranges; None (not set) is always allowed where the type allows it
+_RANGES = {
+    "img_size": (1, 4096), "resize": (1, 4096), "epochs": (0, _BIG), "batch_size": (1, _BIG), "lr": (0.0, 1e6),
+    "head_lr_mult": (0.0, 1e6), "momentum": (0.0, 1.0), "weight_decay": (0.0, 1e3), "freeze_backbone_epochs": (0, _BIG),
+    "warmup_epochs": (0.0, _BIG), "label_smoothing": (0.0, 0.999), "seed": (0, 2**31 - 1), "workers": (0, 256),
+    "eval_every": (1, _BIG), "max_steps_per_epoch": (1, _BIG), "limit_train": (1, _BIG), "limit_test": (1, _BIG),
+}
+
+
+def _is(value, type_name: str) -> bool:
+    t = _TYPES.get(type_name)
+    if t is None:
+        return True
+    if isinstance(value, bool) and type_name != "bool":
+        return False  # True is an int to Python, not to a config
+    if type_name == "float" and isinstance(value, float) and value != value:
+        return False  # NaN
+    return isinstance(value, t)
+
+
 @dataclass
 class TrainConfig:
     data: str = "synthetic"
@@ -22,6 +44,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 3e-4  # backbone learning rate
     head_lr_mult: float = 10.0  # every new module trains at lr * head_lr_mult
+    optimizer: str = "sgd"  # sgd (as released) | adamw (converges faster from scratch)
     momentum: float = 0.9
     weight_decay: float = 5e-4
     freeze_backbone_epochs: int = 0
@@ -43,6 +66,19 @@ class TrainConfig:
     method_options: dict = field(default_factory=dict)  # recipe options, e.g. per_image
     distill: dict = field(default_factory=dict)  # teacher checkpoint etc. (distill method)
 
+    def check(self, source: str = "config") -> "TrainConfig":
+        """Types and ranges of every option, so a bad YAML value or a crafted checkpoint config
+        is a one-line error here rather than a traceback deep inside training."""
+        for f in fields(self):
+            value, allowed = getattr(self, f.name), str(f.type).replace(" ", "").split("|")
+            if not any(_is(value, t) for t in allowed):
+                raise FGVCError(f"{source}: option {f.name} must be {f.type}, got {value!r}"[:300])
+        for name, (lo, hi) in _RANGES.items():
+            value = getattr(self, name)
+            if value is not None and not (lo <= value <= hi):
+                raise FGVCError(f"{source}: option {name} must be in {lo}..{hi}, got {value!r}")
+        return self
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -52,7 +88,7 @@ class TrainConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise FGVCError(f"{source}: unknown option(s) {unknown}")
-        return cls(**d)
+        return cls(**d).check(source)
 
 
 def load_config(yaml_path: str | None, overrides: dict) -> TrainConfig:

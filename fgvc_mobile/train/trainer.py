@@ -28,7 +28,7 @@ from fgvc_mobile.data.transforms import build_transform
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.backbone import load_pretrained
-from fgvc_mobile.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
 from fgvc_mobile.train.history import plot_history, write_history
@@ -96,6 +96,19 @@ def _load_data(cfg: TrainConfig) -> DataSplits:
     return splits
 
 
+def build_optimizer(cfg: TrainConfig, model, head_params) -> torch.optim.Optimizer:
+    """Two parameter groups: the backbone at ``lr`` and every new module at ``lr * head_lr_mult``."""
+    groups = [
+        {"params": list(model.backbone.parameters()), "lr": cfg.lr, "name": "backbone"},
+        {"params": head_params, "lr": cfg.lr * cfg.head_lr_mult, "name": "heads"},
+    ]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise FGVCError(f"--optimizer {cfg.optimizer!r}: use sgd or adamw")
+
+
 def _epoch_order(n: int, seed: int, epoch: int, rank: int, world: int) -> list[int]:
     g = torch.Generator().manual_seed(seed * 100_003 + epoch)
     order = torch.randperm(n, generator=g).tolist()
@@ -122,13 +135,17 @@ def _compatible_resume(cfg: TrainConfig, ckpt: dict, classes: list[str]) -> None
 
 def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     """Train per ``cfg``; returns the final metrics and paths of last/best checkpoints."""
+    cfg.check()
     device = pick_device(cfg.device)
     ddp = _Dist(device)
     resume_ckpt = None
     if cfg.resume:
         resume_ckpt = load_checkpoint(cfg.resume)
         keep = {k: getattr(cfg, k) for k in ("epochs", "workers", "device", "out") if getattr(cfg, k) is not None}
-        cfg = TrainConfig.from_dict({**resume_ckpt["config"], **keep, "resume": cfg.resume})
+        saved = resume_ckpt.get("config")
+        if not isinstance(saved, dict):
+            raise FGVCError(f"--resume {cfg.resume}: the checkpoint records no training config")
+        cfg = TrainConfig.from_dict({**saved, **keep, "resume": cfg.resume}, source=f"--resume {cfg.resume}")
 
     seed_everything(cfg.seed)
     recipe = get_method(cfg.method)
@@ -140,7 +157,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     test_ds = ImageListDataset(splits.test, build_transform(pre, train=False))
 
     model_kwargs = recipe.resolve_model_kwargs(cfg.model)
-    model = recipe.build_model(len(splits.classes), **model_kwargs)
+    model = build_model(recipe, len(splits.classes), model_kwargs, "--model")
     pretrained_src = load_pretrained(model.backbone, cfg.pretrained) if not resume_ckpt else None
     model.to(device)
     if cfg.channels_last:
@@ -148,15 +165,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     state = recipe.setup(model, cfg, device, list(splits.classes))  # per-run resources, e.g. a teacher
 
     head_params = model.head_parameters()
-    optimizer = torch.optim.SGD(
-        [
-            {"params": list(model.backbone.parameters()), "lr": cfg.lr, "name": "backbone"},
-            {"params": head_params, "lr": cfg.lr * cfg.head_lr_mult, "name": "heads"},
-        ],
-        lr=cfg.lr,
-        momentum=cfg.momentum,
-        weight_decay=cfg.weight_decay,
-    )
+    optimizer = build_optimizer(cfg, model, head_params)
     per_rank = len(train_ds) // ddp.world
     steps_per_epoch = per_rank // cfg.batch_size
     if cfg.max_steps_per_epoch:
@@ -174,15 +183,19 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     start_epoch, skip_batches, history, best = 0, 0, [], {"metric": None, "value": -1.0, "epoch": -1}
     if resume_ckpt is not None:
         _compatible_resume(cfg, resume_ckpt, splits.classes)
-        model.load_state_dict(resume_ckpt["model"])
-        optimizer.load_state_dict(resume_ckpt["optimizer"])
-        scheduler.load_state_dict(resume_ckpt["scheduler"])
-        start_epoch = resume_ckpt["epoch"]
-        skip_batches = resume_ckpt.get("batches_done", 0)
-        history = list(resume_ckpt.get("history", []))
-        best = dict(resume_ckpt.get("best", best))
-        pretrained_src = resume_ckpt.get("pretrained")
-        set_rng_state(resume_ckpt["rng"])
+        try:  # a checkpoint can unpickle safely and still hold states that do not fit this run
+            model.load_state_dict(resume_ckpt["model"])
+            optimizer.load_state_dict(resume_ckpt["optimizer"])
+            scheduler.load_state_dict(resume_ckpt["scheduler"])
+            start_epoch = resume_ckpt["epoch"]
+            skip_batches = resume_ckpt.get("batches_done", 0)
+            history = list(resume_ckpt.get("history", []))
+            best = dict(resume_ckpt.get("best", best))
+            pretrained_src = resume_ckpt.get("pretrained")
+            set_rng_state(resume_ckpt["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [""])[0][:200]
+            raise FGVCError(f"--resume {cfg.resume}: cannot restore the run ({e.__class__.__name__}: {first})") from None
 
     net: nn.Module = model
     if ddp.enabled:
@@ -192,7 +205,10 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     best_metric = cfg.best_metric or f"top1/{model.default_rule}"
     out = Path(cfg.out)
     if ddp.main:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise FGVCError(f"--out {out}: cannot create the run folder ({e.strerror or e})") from None
 
     def checkpoint_fields(epoch_done: int, batches_done: int = 0) -> dict:
         return dict(
