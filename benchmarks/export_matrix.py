@@ -20,7 +20,12 @@ from pathlib import Path
 
 from fgvc_mobile.errors import FGVCError
 
-DEFAULT_CHECKPOINTS = ["runs/cub100-baseline/best.pt", "runs/cub100-rmg/best.pt"]
+#: the two cub100 runs; the RMG-PMSI run is looked for under both names the project has used
+DEFAULT_CHECKPOINTS = [("runs/cub100-baseline/best.pt",), ("runs/cub100-rmg/best.pt", "runs/cub100-rmg-pmsi/best.pt")]
+
+
+def default_checkpoints() -> list[str]:
+    return [next((c for c in cands if Path(c).is_file()), cands[0]) for cands in DEFAULT_CHECKPOINTS]
 
 
 def _parity(ev: dict) -> str:
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from fgvc_mobile.export.pipeline import ExportRequest, run_export
     from fgvc_mobile.export.report import host
 
-    checkpoints = args.checkpoint or DEFAULT_CHECKPOINTS
+    checkpoints = args.checkpoint or default_checkpoints()
     missing = [c for c in checkpoints if not Path(c).is_file()]
     if missing:
         print(f"error: checkpoint(s) not found: {', '.join(missing)} (train them first)", file=sys.stderr)

@@ -46,7 +46,8 @@ def export_fp32(graph: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, f
 
         litert_torch.config.show_progress = False
         edge = litert_torch.convert(graph.eval(), (example,))
-    return bytes(edge.model_content()), time.perf_counter() - t0
+        model = bytes(edge.model_content())  # serialisation logs from C++: keep it inside quiet()
+    return model, time.perf_counter() - t0
 
 
 def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax") -> tuple[bytes, float]:
