@@ -98,6 +98,12 @@ def render(rows: list[dict], command: str, machine: dict) -> str:
         "machine is shared, so throughput figures are indicative; compare methods as a ratio.",
         "",
     ]
+    if not machine.get("gpu"):
+        lines += [
+            "The paper's setting (448 px, 150 epochs: `configs/cub_rmg_pmsi.yaml`) needs a GPU; none was",
+            "available for this run, so it is not reported here.",
+            "",
+        ]
     return "\n".join(lines)
 
 
