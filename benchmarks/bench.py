@@ -148,7 +148,8 @@ class _HostBench:
         fields_ = {
             "threads": self.threads, "batch": 1, "input_size": spec.input_size, "load_ms": lat.load_ms,
             "first_inference_ms": lat.first_inference_ms, "warmup_runs": lat.warmup_runs, "runs": lat.runs,
-            "latency_ms": lat.latency_ms, "peak_rss_mb": lat.peak_rss_mb, "rss_delta_mb": lat.rss_delta_mb,
+            "latency_ms": lat.latency_ms, "cpu_time_ms": lat.cpu_time_ms, "peak_rss_mb": lat.peak_rss_mb,
+            "rss_delta_mb": lat.rss_delta_mb,
             "accuracy": acc.topk_accuracy(logits, data.labels[data.valid], index_map),
         }
         return fields_, (np.asarray(names, dtype=object)[pred] if names else pred), session

@@ -4,6 +4,10 @@ Load time and the first inference are reported on their own (the first run pays 
 allocation, kernel selection and, on GPUs, context setup); only the runs after the warmup
 feed the percentiles. Each run is timed with ``time.perf_counter_ns`` around ``session.run``,
 which returns host-side numpy logits, so GPU work is complete when the clock stops.
+
+Each run's process CPU time (``time.process_time_ns``, all threads) is recorded beside its wall
+time: with one thread on the caller's, it is the compute time, and unlike wall time it does not
+grow while the process waits for a core on a shared machine.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class LatencyResult:
     peak_rss_mb: float | None
     rss_delta_mb: float | None
     peak_is_per_artifact: bool
+    cpu_samples_ms: list[float] | None = None
+    cpu_time_ms: dict[str, float] | None = None  # summary of the per-run process CPU time
 
 
 def measure(
@@ -54,13 +60,15 @@ def measure(
         first_ns = time.perf_counter_ns() - t0
         for _ in range(warmup):
             session.run(x)
-        samples = []
+        samples, cpu = [], []
         for _ in range(runs):
+            c0 = time.process_time_ns()
             t0 = time.perf_counter_ns()
             session.run(x)
             samples.append(time.perf_counter_ns() - t0)
+            cpu.append(time.process_time_ns() - c0)
         mem.stop()
-    ms = ns_to_ms(samples)
+    ms, cpu_ms = ns_to_ms(samples), ns_to_ms(cpu)
     return session, LatencyResult(
         load_ms=load_ns / 1e6,
         first_inference_ms=first_ns / 1e6,
@@ -71,4 +79,6 @@ def measure(
         peak_rss_mb=mem.peak_mb,
         rss_delta_mb=mem.delta_mb,
         peak_is_per_artifact=mem.per_artifact,
+        cpu_samples_ms=cpu_ms,
+        cpu_time_ms=summarize(cpu_ms),
     )

@@ -100,6 +100,8 @@ def test_latency_fields(bench):
         lat = row["latency_ms"]
         assert row["runs"] == 4 and row["warmup_runs"] == 1 and row["threads"] == 1 and row["batch"] == 1
         assert lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+        cpu = row["cpu_time_ms"]  # process CPU time of the same runs
+        assert set(cpu) == set(lat) and 0 <= cpu["min"] <= cpu["p50"] <= cpu["max"]
         assert row["load_ms"] > 0 and row["first_inference_ms"] > 0
         assert row["size_bytes"] > 0
     assert bench["rows"]["best.pt"]["params"] > 0 and bench["rows"]["best.pt"]["macs"] > 0
