@@ -17,14 +17,6 @@ from fgvc_mobile.models.fgvc import FGVCModel
 torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two intra-op threads on a shared, loaded 2-core machine run these tiny ops ~50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _ctx(name: str, **opts) -> StepContext:
     recipe = get_method(name)

@@ -19,14 +19,6 @@ from fgvc_mobile.models.regions import crop_resize, mask_box, threshold_box
 torch.manual_seed(0)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Two intra-op threads on a shared, loaded 2-core machine run these tiny ops ~50x slower."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 # ---- global k-max pooling -----------------------------------------------------------------------
 def test_gkmp_k1_is_max_pooling_and_k_hw_is_average_pooling():

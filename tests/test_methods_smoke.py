@@ -49,13 +49,6 @@ def folder(tmp_path_factory):
     return root
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.mark.parametrize("method", sorted(TINY_MODELS))
 def test_one_epoch_checkpoint_metrics_and_round_trip(method, folder, tmp_path):
