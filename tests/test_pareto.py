@@ -1,0 +1,104 @@
+"""Pareto table: gain kept, Pareto flags and the recommendation rule on constructed rows; the doc
+block fill; and the command on two tiny checkpoints (no TFLite: that path is proven by --quick)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fgvc_mobile.benchmarks.pareto import annotate, main
+from fgvc_mobile.benchmarks.pareto_report import DOC_BEGIN, DOC_END, recommend, update_doc
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.models.presets import MAC_BUDGET
+from fgvc_mobile.train.trainer import fit
+
+from conftest import tiny_config
+
+
+def _row(label, method, head, top1, macs, ratio, int8_ms=None, rule="r"):
+    return {"label": label, "method": method, "head": head, "rule": rule, "top1": top1, "macs": macs,
+            "mac_ratio": ratio, "torch_latency_ms": {"p50": 10.0 * ratio},
+            "int8": {"latency_ms": {"p50": int8_ms}} if int8_ms is not None else {"note": "skipped"}}
+
+
+@pytest.fixture
+def rows():
+    return [
+        _row("base", "baseline", "MobileNetV2 head", 60.0, 100, 1.0, 5.0),
+        _row("full", "rmg-pmsi", "released", 70.0, 745, 7.45, 30.0, rule="concat"),
+        _row("full", "rmg-pmsi", "released", 72.0, 746, 7.46, 31.0, rule="combined"),
+        _row("light", "rmg-pmsi", "light", 70.0, 122, 1.22, 7.0),
+        _row("tiny", "rmg-pmsi", "tiny", 69.0, 108, 1.08, 6.0),
+        _row("dwsep", "rmg-pmsi", "dwsep", 71.5, 183, 1.83, 9.0),
+    ]
+
+
+def test_gain_kept_is_relative_to_the_best_released_rule(rows):
+    ref = annotate(rows)
+    assert ref["baseline"] == 60.0 and ref["rmg_pmsi"] == 72.0 and ref["rmg_pmsi_rule"] == "combined"
+    by = {(r["label"], r["rule"]): r for r in rows}
+    assert by[("light", "r")]["gain_kept"] == pytest.approx(100 * 10 / 12)
+    assert by[("tiny", "r")]["gain_kept"] == pytest.approx(75.0)
+    assert by[("base", "r")]["gain_kept"] == pytest.approx(0.0)
+
+
+def test_pareto_flags(rows):
+    annotate(rows)
+    by = {(r["label"], r["rule"]): r for r in rows}
+    assert by[("full", "concat")]["pareto_macs"] is False  # light is as accurate and cheaper
+    for key in (("base", "r"), ("tiny", "r"), ("light", "r"), ("dwsep", "r"), ("full", "combined")):
+        assert by[key]["pareto_macs"], key
+
+
+def test_recommendation_is_fastest_within_budget_keeping_the_gain(rows):
+    annotate(rows)
+    rec = recommend(rows)
+    assert rec["label"] == "light"  # tiny is faster but keeps 75%; dwsep keeps more but is over budget
+    rows.append(_row("student", "distill", "MobileNetV2 head", 70.5, 100, 1.0, 5.0))
+    annotate(rows)
+    assert recommend(rows)["label"] == "student"
+    for r in rows:  # a faster row over the MAC budget never wins
+        r["mac_ratio"] = MAC_BUDGET + 0.01 if r["label"] == "student" else r["mac_ratio"]
+    assert recommend(rows)["label"] == "light"
+
+
+def test_no_recommendation_when_nothing_keeps_the_gain(rows):
+    rows = [r for r in rows if r["label"] != "light"]
+    annotate(rows)
+    assert recommend(rows) is None
+
+
+def test_doc_block_is_replaced_and_markers_required(tmp_path):
+    doc = tmp_path / "d.md"
+    doc.write_text(f"intro\n{DOC_BEGIN}\nold table\n{DOC_END}\noutro\n")
+    update_doc(doc, "# Title\n\n| a |\n|---|")
+    text = doc.read_text()
+    assert "old table" not in text and "### Title" in text and text.startswith("intro\n") and text.endswith("outro\n")
+    doc.write_text("no markers\n")
+    with pytest.raises(FGVCError, match="pareto:begin"):
+        update_doc(doc, "x")
+
+
+def test_command_on_tiny_checkpoints(tiny_folder, tmp_path):
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for method in ("baseline", "rmg-pmsi"):
+            fit(tiny_config(tiny_folder, tmp_path / method, method=method, max_steps_per_epoch=1), show_progress=False)
+        doc = tmp_path / "doc.md"
+        doc.write_text(f"{DOC_BEGIN}\n{DOC_END}\n")
+        out = tmp_path / "p"
+        main([f"base={tmp_path / 'baseline'}", str(tmp_path / "rmg-pmsi"), "--no-tflite", "--runs", "2",
+              "--warmup", "0", "--out", str(out), "--doc", str(doc)])
+    finally:
+        torch.set_num_threads(n)
+    data = json.loads((tmp_path / "p.json").read_text())
+    rows = {(r["label"], r["rule"]): r for r in data["rows"]}
+    assert set(rows) == {("base", "classifier"), ("rmg-pmsi", "concat"), ("rmg-pmsi", "combined")}
+    assert rows[("base", "classifier")]["mac_ratio"] == pytest.approx(1.0)
+    assert rows[("rmg-pmsi", "concat")]["params"] < rows[("rmg-pmsi", "combined")]["params"]
+    assert rows[("rmg-pmsi", "concat")]["macs"] > rows[("base", "classifier")]["macs"]
+    assert (tmp_path / "p.png").stat().st_size > 0
+    assert "rmg-pmsi / combined" in doc.read_text() and "rmg-pmsi / combined" in (tmp_path / "p.md").read_text()
