@@ -24,21 +24,8 @@ from conftest import make_image_folder, tiny_config
 def teacher(tiny_folder, tmp_path_factory):
     """A tiny RMG-PMSI teacher (32 px, one step of its 4 phases) trained here; its best.pt."""
     run = tmp_path_factory.mktemp("teacher")
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        fit(tiny_config(tiny_folder, run, method="rmg-pmsi", max_steps_per_epoch=1), show_progress=False)
-    finally:
-        torch.set_num_threads(n)
+    fit(tiny_config(tiny_folder, run, method="rmg-pmsi", max_steps_per_epoch=1), show_progress=False)
     return run / "best.pt"
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _logits(seed: int, n: int = 5, c: int = 7) -> torch.Tensor:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from fgvc_mobile.benchmarks.pareto import annotate, main
 from fgvc_mobile.benchmarks.pareto_report import DOC_BEGIN, DOC_END, recommend, update_doc
@@ -82,18 +81,12 @@ def test_doc_block_is_replaced_and_markers_required(tmp_path):
 
 
 def test_command_on_tiny_checkpoints(tiny_folder, tmp_path):
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        for method in ("baseline", "rmg-pmsi"):
-            fit(tiny_config(tiny_folder, tmp_path / method, method=method, max_steps_per_epoch=1), show_progress=False)
-        doc = tmp_path / "doc.md"
-        doc.write_text(f"{DOC_BEGIN}\n{DOC_END}\n")
-        out = tmp_path / "p"
-        main([f"base={tmp_path / 'baseline'}", str(tmp_path / "rmg-pmsi"), "--no-tflite", "--runs", "2",
-              "--warmup", "0", "--out", str(out), "--doc", str(doc)])
-    finally:
-        torch.set_num_threads(n)
+    for method in ("baseline", "rmg-pmsi"):
+        fit(tiny_config(tiny_folder, tmp_path / method, method=method, max_steps_per_epoch=1), show_progress=False)
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"{DOC_BEGIN}\n{DOC_END}\n")
+    main([f"base={tmp_path / 'baseline'}", str(tmp_path / "rmg-pmsi"), "--no-tflite", "--runs", "2",
+          "--warmup", "0", "--out", str(tmp_path / "p"), "--doc", str(doc)])
     data = json.loads((tmp_path / "p.json").read_text())
     rows = {(r["label"], r["rule"]): r for r in data["rows"]}
     assert set(rows) == {("base", "classifier"), ("rmg-pmsi", "concat"), ("rmg-pmsi", "combined")}

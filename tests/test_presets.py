@@ -19,14 +19,6 @@ from conftest import tiny_config
 C = 200
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def costs_224() -> dict[str, dict]:
     out = {"baseline": deploy_cost(BaselineMobileNetV2(C), 224)}
