@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             res = run_export(ExportRequest(
                 checkpoint=ck, out=str(Path(args.out) / label), format=args.format, int8=True,
                 val_images=args.val_images, calib_images=args.calib_images, command=command,
+                accept_drop=True,  # a benchmark reports every int8 drop; the 1-point gate is for shipping
             ))
         except FGVCError as e:
             print(f"error: {label}: {e}", file=sys.stderr)
