@@ -48,6 +48,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 def load_rgb(path: str | os.PathLike) -> Image.Image:
     """Open ``path``, apply its EXIF orientation and return an 8-bit RGB PIL image."""
     path = os.fspath(path)
+    if "\0" in path:
+        raise ImageLoadError(f"{path[:200]!r}: a file name cannot contain a NUL byte")
     if os.path.isdir(path):
         raise ImageLoadError(f"{path}: is a directory, not an image file")
     try:
@@ -58,6 +60,9 @@ def load_rgb(path: str | os.PathLike) -> Image.Image:
         raise ImageLoadError(f"{path}: empty file (0 bytes)")
     try:
         with warnings.catch_warnings():
+            # Pillow warns about damaged metadata (EXIF, TIFF tags) it skips: the image either
+            # decodes or fails below with one line; its warnings would only add noise
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()

@@ -72,6 +72,8 @@ def inside_root(root: str | os.PathLike, rel: str, index_file: str | os.PathLike
     The check is lexical (``..`` and absolute paths elsewhere are refused) so that a data root
     whose image folder is a symlink to another disk still works.
     """
+    if "\0" in rel:
+        raise FGVCError(f"{index_file}: entry {rel[:80]!r} contains a NUL byte")
     root_p = os.path.abspath(root)
     p = os.path.normpath(os.path.join(root_p, rel))
     if p != root_p and not p.startswith(root_p.rstrip(os.sep) + os.sep):
