@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
     if not args.command:
-        parser.print_help()
+        parser.print_help(sys.stderr)  # a usage error (exit 2): the help goes where errors go
         return 2
     if getattr(args, "_unavailable", None):
         print(f"error: {args._unavailable}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import torch
@@ -17,12 +18,27 @@ from fgvc_mobile.train.engine import evaluate
 from fgvc_mobile.train.trainer import pick_device
 
 
+def _int_in(lo: int, hi: int):
+    """An argparse type: an integer in lo..hi (a usage error otherwise, not a DataLoader traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi}, got {v}")
+        return v
+
+    return parse
+
+
 def add_arguments(p) -> None:
     p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by fgvc-mobile train")
     p.add_argument("--data", required=True, help="data set spec (same classes as the checkpoint)")
     p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--batch-size", type=_int_in(1, 1 << 20), default=64)
+    p.add_argument("--workers", type=_int_in(0, 256), default=2)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", help="also write the metrics to this JSON file")
 

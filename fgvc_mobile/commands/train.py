@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 from fgvc_mobile.methods import METHODS
 from fgvc_mobile.train.config import load_config
@@ -77,7 +78,8 @@ def _resume_config(args, overrides: dict):
     """The checkpoint's own settings plus only the typed ``RESUME_OPTIONS``.
 
     Built here rather than from the option defaults so that ``train --resume run/last.pt``
-    continues that run (its epochs, its folder) instead of a default 10-epoch run in runs/exp.
+    continues that run (its epochs, in the folder that holds last.pt) instead of a default
+    10-epoch run in runs/exp.
     """
     from fgvc_mobile.errors import FGVCError
     from fgvc_mobile.train.checkpoint import load_checkpoint
@@ -93,4 +95,5 @@ def _resume_config(args, overrides: dict):
             "--resume: the checkpoint's settings are kept; ignoring %s",
             ", ".join("--" + k.replace("_", "-") for k in ignored))
     keep = {k: typed[k] for k in RESUME_OPTIONS if k in typed}
+    keep.setdefault("out", str(Path(args.resume).parent))  # the run folder the checkpoint is in, even if moved
     return TrainConfig.from_dict({**saved, **keep, "resume": args.resume}, source=f"--resume {args.resume}")
