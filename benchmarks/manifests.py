@@ -89,7 +89,9 @@ def validate_manifest(m, where: str) -> dict:
         e = min(errors, key=lambda e: len(e.absolute_path))
         loc = ".".join(str(p) for p in e.absolute_path) or "(top level)"
         raise FGVCError(f"{where}: invalid manifest at {loc}: {e.message.splitlines()[0][:200]}")
-    return m
+    from fgvc_mobile.export.manifest_checks import check_manifest
+
+    return check_manifest(m, where)  # fields that contradict each other (shape vs layout, outputs vs labels)
 
 
 def _read_json(path: Path):

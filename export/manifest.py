@@ -36,7 +36,9 @@ def validate_manifest(manifest: dict, where: str = "manifest") -> dict:
         e = errors[0]
         at = "/".join(str(p) for p in e.path) or "(top level)"
         raise FGVCError(f"{where}: does not match manifest schema v{SCHEMA_VERSION} at {at}: {e.message[:200]}")
-    return manifest
+    from fgvc_mobile.export.manifest_checks import check_manifest
+
+    return check_manifest(manifest, where)  # fields that contradict each other
 
 
 def source_info(meta: dict) -> dict:

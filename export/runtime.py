@@ -6,6 +6,7 @@ kind; this module turns decoded images into exactly that input and returns class
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from pathlib import Path
@@ -54,19 +55,15 @@ def load_artifact(path: str | os.PathLike) -> tuple[dict, Callable[[np.ndarray],
     p = Path(path)
     if not p.exists():
         raise FGVCError(f"--model {p}: no such file")
+    if p.is_file() and p.stat().st_size == 0:
+        raise FGVCError(f"--model {p}: empty file (0 bytes)")
     if p.suffix == ".pt":
         return _checkpoint(p)
     if p.suffix not in ARTIFACT_SUFFIXES:
         raise FGVCError(f"--model {p}: unknown model type (expected one of {', '.join(ARTIFACT_SUFFIXES)})")
     manifest = _manifest(p)
-    if p.suffix == ".onnx":
-        from fgvc_mobile.export.onnx_export import runner
-
-        run = runner(p)
-    elif p.suffix == ".tflite":
-        from fgvc_mobile.export.tflite_export import runner
-
-        run = runner(p.read_bytes())
+    if p.suffix in (".onnx", ".tflite"):
+        run = _open_checked(p, manifest)
     else:
         if platform.system() != "Darwin":
             raise FGVCError(f"--model {p}: CoreML models run only on macOS (this is {platform.system()})")
@@ -80,10 +77,53 @@ def load_artifact(path: str | os.PathLike) -> tuple[dict, Callable[[np.ndarray],
     logits = manifest["output"]["kind"] == "logits"
 
     def predict(images: np.ndarray) -> np.ndarray:
-        out = run(model_input(images, manifest))
+        x = model_input(images, manifest)
+        try:
+            out = run(x)
+        except Exception as e:  # noqa: BLE001 - a graph that fails at run time (damaged or crafted ops)
+            raise FGVCError(f"--model {p}: inference failed ({_first_line(e)})") from None
+        if out.ndim != 2 or out.shape[1] != len(manifest["labels"]):
+            raise FGVCError(f"--model {p}: the model gives outputs of shape {list(out.shape)}, "
+                            f"its manifest lists {len(manifest['labels'])} labels")
+        if not logits and not _are_probabilities(out):
+            raise FGVCError(f"--model {p}: its manifest says the output is probabilities, but the rows are not "
+                            f"(min {out.min():.3g}, row sums {out.sum(1).min():.3g}..{out.sum(1).max():.3g})")
         return softmax(out) if logits else out
 
     return manifest, predict
+
+
+def _are_probabilities(out: np.ndarray) -> bool:
+    return bool(np.isfinite(out).all() and out.min() >= -1e-3 and np.abs(out.sum(1) - 1).max() <= 1e-2)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [e.__class__.__name__])[0][:200]
+
+
+def _open_checked(p: Path, manifest: dict):
+    """The runner of a .onnx/.tflite, once the file has parsed and agrees with its manifest."""
+    from fgvc_mobile.export.manifest_checks import io_problem
+
+    fmt = p.suffix[1:]
+    try:
+        if fmt == "onnx":
+            from fgvc_mobile.export.onnx_export import io_info, runner
+
+            (inp, out), run = io_info(p), runner(p)
+        else:
+            from fgvc_mobile.export.tflite_export import io_info, runner
+
+            data = p.read_bytes()
+            (inp, out), run = io_info(data), runner(data)
+    except FGVCError:
+        raise
+    except Exception as e:  # noqa: BLE001 - parsers of a damaged or hostile file raise anything
+        raise FGVCError(f"--model {p}: not a readable {fmt} model ({_first_line(e)})") from None
+    problem = io_problem(manifest, inp, out)
+    if problem:
+        raise FGVCError(f"--model {p}: its manifest does not describe this model: {problem}")
+    return run
 
 
 def _manifest(p: Path) -> dict:
@@ -92,9 +132,15 @@ def _manifest(p: Path) -> dict:
 
     try:
         return read_manifest_for(p)
-    except FGVCError:
-        embedded = manifest_from_entries(read_metadata(p), str(p))  # the copy inside the artifact
-        return validate_manifest(embedded, f"{p} (embedded manifest)")
+    except FGVCError as beside:
+        try:
+            entries = read_metadata(p)  # the copy inside the artifact
+        except Exception as e:  # noqa: BLE001 - a damaged or hostile file
+            raise FGVCError(f"{beside}; and the file itself is not a readable model ({_first_line(e)})") from None
+        embedded = validate_manifest(manifest_from_entries(entries, str(p)), f"{p} (embedded manifest)")
+        if "no manifest beside it" not in str(beside):
+            logging.getLogger("fgvc_mobile.export").warning("%s; using the manifest embedded in the model", beside)
+        return embedded
 
 
 def _checkpoint(p: Path) -> tuple[dict, Callable]:
