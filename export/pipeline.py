@@ -7,6 +7,7 @@ every artifact passed its gate, so a failed or interrupted export leaves nothing
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -32,6 +33,8 @@ from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
 from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model
 
 log = logging.getLogger("fgvc_mobile.export")
+# a converter writing into the staging folder on a full or read-only disk
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG)
 
 
 @dataclass
@@ -79,6 +82,10 @@ def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
     out = Path(req.out)
     if out.exists() and not out.is_dir():
         raise FGVCError(f"--out {out}: exists and is not a folder")
+    try:  # before any work: a file where a parent folder should be, a read-only disk, ...
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise FGVCError(f"--out {out}: cannot create its parent folder ({e.strerror or e})") from None
     if req.android_assets and "tflite" not in formats:
         raise FGVCError("--android-assets: the Android app runs .tflite; add tflite to --format")
     ckpt = Path(req.checkpoint)
@@ -111,8 +118,10 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     echo(f"deploy graph: rule {deploy.rule}, {summary['complexity']['deploy_params']:,} params, "
          f"{summary['complexity']['deploy_macs']:,} MACs; reference top-1 {ref_top1:.2f}% on {val.describe()}")
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))
+    except OSError as e:
+        raise FGVCError(f"--out {out}: cannot write beside it in {out.parent} ({e.strerror or e})") from None
     try:
         ctx = builders.BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib)
         arts = []
@@ -132,6 +141,10 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
         rows = table_rows(arts, verdicts, ref_top1, tmp)
         atomic_write_text(tmp / "validation_report.md", markdown(summary, arts, verdicts, rows) + "\n")
         _publish(tmp, out)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS:
+            raise
+        raise FGVCError(f"--out {out}: cannot write the export ({e.strerror}); nothing in {out} changed") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -187,16 +200,44 @@ def _umask_permissions(root: Path) -> None:
 
 
 def _publish(tmp: Path, out: Path) -> None:
-    """Move the finished files into ``out`` (the index last); a fresh ``out`` is one rename."""
+    """Move the finished files into ``out`` (the index last); a fresh ``out`` is one rename.
+
+    Into an existing ``out`` each file is swapped in while the file it replaces is kept aside;
+    if any move fails (read-only folder, a folder where a file should go, ...) every swap is
+    undone, so ``out`` holds either the whole new export or exactly what it held before.
+    """
     _umask_permissions(tmp)
-    if not out.exists():
-        os.replace(tmp, out)
-        return
-    for entry in sorted(tmp.iterdir(), key=lambda p: p.name == mf.INDEX_NAME):
-        dest = out / entry.name
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        os.replace(entry, dest)
+    try:
+        if not out.exists():
+            os.replace(tmp, out)
+            return
+        aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=out))
+    except OSError as e:
+        raise FGVCError(f"--out {out}: cannot publish the export ({e.strerror or e}); nothing in it changed") from None
+    done: list[tuple[Path, Path | None]] = []  # (destination, its previous version kept aside)
+    try:
+        for entry in sorted(tmp.iterdir(), key=lambda p: p.name == mf.INDEX_NAME):
+            dest = out / entry.name
+            kept = None
+            if dest.exists() or dest.is_symlink():
+                kept = aside / entry.name
+                os.replace(dest, kept)
+            done.append((dest, kept))
+            os.replace(entry, dest)
+    except OSError as e:
+        for dest, kept in reversed(done):
+            with contextlib.suppress(OSError):
+                if dest.exists() and not dest.is_symlink() and dest.is_dir():
+                    shutil.rmtree(dest)
+                elif dest.exists() or dest.is_symlink():
+                    dest.unlink()
+                if kept is not None:
+                    os.replace(kept, dest)
+        with contextlib.suppress(OSError):
+            aside.rmdir()  # only when everything went back
+        raise FGVCError(f"--out {out}: cannot publish the export ({e.strerror or e}); its previous files are "
+                        "intact") from None
+    shutil.rmtree(aside, ignore_errors=True)
     with contextlib.suppress(OSError):
         tmp.rmdir()
 
