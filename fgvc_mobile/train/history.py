@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 from fgvc_mobile.serialization import atomic_path, atomic_write_text
@@ -46,9 +47,11 @@ def plot_history(out_dir: str | Path, history: list[dict], title: str = "") -> P
     ax_a.set_ylabel("test top-1 (%)")
     ax_a.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
     path = Path(out_dir) / "training_curves.png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100, format="png")
+    with warnings.catch_warnings():  # a data path in a script the font lacks (CJK, ...) only loses glyphs
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)
     return path

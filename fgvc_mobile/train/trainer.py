@@ -260,10 +260,15 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
                 cfg.channels_last, None, show_progress and ddp.main,
             )
         except KeyboardInterrupt:
-            if ddp.main:
-                done = scheduler.last_epoch - epoch * steps_per_epoch
-                save_checkpoint(out / "last.pt", **checkpoint_fields(epoch, max(0, done)))
+            done = scheduler.last_epoch - epoch * steps_per_epoch
+            if ddp.main and done > skip_batches:  # a batch finished since the last checkpoint
+                save_checkpoint(out / "last.pt", **checkpoint_fields(epoch, done))
                 log.warning("interrupted: resumable checkpoint written to %s", out / "last.pt")
+            elif ddp.main:
+                # no batch finished since last.pt was written: it already is the exact resume point,
+                # and the model may hold half a batch (BN statistics, some steps) not to be saved
+                log.warning("interrupted before a batch of epoch %d finished; %s", epoch + 1,
+                            f"resume from {out / 'last.pt'}" if epoch else "nothing to resume, start again")
             raise
         skip_batches = 0
         row = {"epoch": epoch + 1, "lr_backbone": optimizer.param_groups[0]["lr"], "backbone_frozen": frozen, **train_stats}
