@@ -99,6 +99,11 @@ class Recipe:
         return kw
 
 
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the model itself)."""
+    return model.module if hasattr(model, "module") else model
+
+
 METHODS: dict[str, Recipe] = {}
 
 

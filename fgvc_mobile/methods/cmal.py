@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import torch
 
-from fgvc_mobile.methods.base import Recipe, register
+from fgvc_mobile.methods.base import Recipe, register, unwrap
 from fgvc_mobile.models.cmal import RAW_HEADS, CMALModel
 from fgvc_mobile.models.regions import crop_resize, mask_box
-
-
-def _unwrap(model):
-    return model.module if hasattr(model, "module") else model
 
 
 @register
@@ -49,7 +45,7 @@ class CMAL(Recipe):
         return regions, crop_resize(images, mask_box(overall > net.threshold))
 
     def training_steps(self, model, images, labels, ctx):
-        net = _unwrap(model)
+        net = unwrap(model)
         n_exp = len(net.experts)
         with ctx.autocast():
             out, maps = model(images, heads=RAW_HEADS, return_maps=True)

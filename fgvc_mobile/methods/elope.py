@@ -22,13 +22,9 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from fgvc_mobile.methods.base import Recipe, register
+from fgvc_mobile.methods.base import Recipe, register, unwrap
 from fgvc_mobile.methods.losses import class_mean_loss
 from fgvc_mobile.models.elope import ELoPEModel
-
-
-def _unwrap(model):
-    return model.module if hasattr(model, "module") else model
 
 
 @register
@@ -56,7 +52,7 @@ class ELoPE(Recipe):
         return ["embedding", "localiser"]
 
     def training_steps(self, model, images, labels, ctx):
-        net, o = _unwrap(model), ctx.options
+        net, o = unwrap(model), ctx.options
         if int(net.localiser_initialised) == 0:
             net.localiser.init_from(net.backbone)
             net.localiser_initialised.fill_(1)

@@ -10,11 +10,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from fgvc_mobile.methods.base import Recipe, StepContext
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
+from fgvc_mobile.methods.base import Recipe, StepContext, unwrap
 
 
 def train_one_epoch(
@@ -82,7 +78,7 @@ def evaluate(
     autocast=contextlib.nullcontext,
 ) -> dict:
     """Top-1/top-5 (%) of every head and of every inference rule (e.g. concat, combined)."""
-    net = _unwrap(model)
+    net = unwrap(model)
     net.eval()
     correct: dict[str, dict[int, int]] = defaultdict(lambda: {1: 0, 5: 0})
     n = 0
