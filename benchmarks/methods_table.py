@@ -177,7 +177,7 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
         + (f" (first {cfg['limit_test']})" if cfg.get("limit_test") else "") + ".",
         "",
         f"Machine: {machine.get('cpu_model')} ({machine.get('cores')} cores), torch {machine['libraries'].get('torch')}; "
-        f"latency = median PyTorch fp32 forward at batch 1, {threads} thread(s), shared machine: compare as ratios.",
+        f"CPU time = median process CPU time of one PyTorch fp32 forward at batch 1, {threads} thread(s) (wall time on this shared machine mostly measures waiting for a core).",
         "",
         "| method | deploy rule | top-1 fp32 % | top-1 int8 TFLite % | params (M) | MACs (G) | CPU time / image (ms) | passes | other rules (top-1 %) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
