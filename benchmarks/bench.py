@@ -176,7 +176,9 @@ class _HostBench:
                 rows.append(make_row(**base, skipped_reason=str(e)))
                 continue
             params, macs = count_complexity(session.model, f["input_size"])
+            passes = session.model.backbone_passes(session.rule) if session.rule and hasattr(session.model, "backbone_passes") else 1
             row = make_row(**{**base, **f}, method=session.meta.get("method"), params=params, macs=macs,
+                           backbone_passes=passes,
                            size_bytes=Path(checkpoint).stat().st_size,
                            notes=f"inference rule {session.rule}" if session.rule else None)
             measured.append((row, names, session))
@@ -203,6 +205,7 @@ class _HostBench:
         runners = runners_for(art.format, target)
         base = dict(artifact=art.name, format=art.format, precision=art.precision, method=m.get("method"),
                     size_bytes=art.size_bytes, params=art.params(), macs=art.source.get("macs"),
+                    backbone_passes=(m.get("pipeline") or {}).get("backbone_passes", 1),
                     input_size=int(m["preprocess"]["input_size"]), batch=1)
         if not runners:
             return [make_row(**base, target="cuda" if target == "cuda" else "host", runtime="none",

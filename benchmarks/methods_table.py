@@ -7,8 +7,8 @@ Each method trains into RUNS/<method> (a finished run is reused, a partial one r
 reports, per method: top-1 of the deploy rule (and the other rules) at the best epoch, top-1 of the
 int8 TFLite export on the test split (when ``fgvc_mobile.export`` is installed and can convert the
 model), parameters and MACs of the deploy graph at batch 1, and PyTorch CPU latency at batch 1.
-CMAL-Net deploys as two passes (raw image, then the attention crop): its MACs and latency are
-those of both passes and the crop between them.
+CMAL-Net deploys as two passes (raw image, then the attention crop) inside one graph: its MACs,
+latency and int8 export are those of both passes and the crop between them.
 """
 
 from __future__ import annotations
@@ -96,12 +96,11 @@ def cpu_latency_ms(module: torch.nn.Module, size: int, threads: int, reps: int, 
 
 
 def deploy_graph(model: torch.nn.Module, size: int) -> tuple[torch.nn.Module, str]:
-    """The graph a phone would run: the exporter's ``DeployModel`` when available and applicable.
+    """The graph a phone would run: the exporter's ``DeployModel`` when the exporter is installed.
 
-    Two-pass models (CMAL) are measured through their eval ``forward``: pass 1, crop, pass 2.
+    CMAL-Net's graph holds both passes and the crop between them, so its MACs and latency are
+    those of the whole two-pass pipeline.
     """
-    if getattr(model, "deploy_passes", 1) != 1:
-        return model, f"{model.deploy_passes} passes (eval forward)"
     try:
         from fgvc_mobile.export.deploy import DeployModel
     except ImportError:
@@ -141,7 +140,7 @@ def summarize(method: str, run: Path, args, data: str) -> dict:
     out = {
         "method": method,
         "rule": model.default_rule,
-        "passes": getattr(model, "deploy_passes", 1),
+        "passes": model.backbone_passes(model.default_rule),
         "top1": row[f"top1/{model.default_rule}"],
         "other_rules": {r: row[f"top1/{r}"] for r in model.inference_rules if r != model.default_rule},
         "best_epoch": best_epoch,
@@ -200,9 +199,8 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
     if missing:
         lines += [
             "",
-            f"Not in this table: {', '.join(missing)} (implemented and tested in tests/test_methods_*.py, not trained",
-            "at this setting by this command: pmg and cmal cost about 2 hours per epoch each at 128 px on the shared",
-            "2-core machine). `python -m fgvc_mobile.benchmarks.methods_table` trains all six.",
+            f"Not in this table: {', '.join(missing)} (left out with --methods; "
+            "`python -m fgvc_mobile.benchmarks.methods_table` trains and measures all six).",
         ]
     lines += [
         "",
@@ -211,7 +209,8 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
         "",
         "Notes: top-1 is on the test split at the epoch with the best deploy-rule top-1. Training time counts every",
         "step of a batch (RMG-PMSI/PMG 4, CMAL-Net 5, ELoPE 2 forward/backward passes). CMAL-Net's deploy rule fuses",
-        "the raw image and its attention crop (two backbone passes). ELoPE crops before the backbone inside one graph.",
+        "the raw image and its attention crop: two backbone passes in one exported graph (`passes` = 2; its MACs, latency and int8",
+        "TFLite cover both). ELoPE crops before the backbone inside one graph (one pass).",
         "",
     ]
     return "\n".join(lines)

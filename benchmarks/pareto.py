@@ -161,6 +161,25 @@ def parse_run(text: str) -> tuple[str | None, Path]:
     return (label, Path(folder)) if sep else (None, Path(text))
 
 
+def lineage(meta: dict) -> tuple[str, int]:
+    """What a run started from (ImageNet, another run's backbone, a teacher) and the epochs of the
+    whole chain: a student's accuracy also paid for its teacher's or its init run's training."""
+    own = len([h for h in meta["history"] if "train_seconds" in h]) or int(meta.get("epoch") or 0)
+    cfg = meta.get("config") or {}
+    teacher = (cfg.get("distill") or {}).get("teacher")
+    parent = teacher or (cfg.get("pretrained") if str(meta.get("pretrained") or "").startswith("checkpoint:") else None)
+    if not parent:
+        return "ImageNet" if meta.get("pretrained") else "scratch", own
+    try:
+        from fgvc_mobile.train.checkpoint import load_checkpoint
+
+        parent_meta = load_checkpoint(parent)
+    except (FGVCError, OSError):
+        return f"{'teacher' if teacher else 'backbone of'} {parent} (unreadable)", own
+    before = lineage({**parent_meta, "model": None})[1]
+    return f"{'teacher' if teacher else 'backbone of'} {Path(parent).parent.name} ({parent_meta['method']})", own + before
+
+
 def measure_run(text: str, args) -> list[dict]:
     label, run = parse_run(text)
     ckpt = run / "best.pt"
@@ -186,6 +205,7 @@ def measure_run(text: str, args) -> list[dict]:
             "torch_latency_ms": torch_latency(graph, size, args.threads, args.runs, args.warmup),
             "teacher": (meta["config"].get("distill") or {}).get("teacher"),
         }
+        row["starts_from"], row["epochs_total"] = lineage(meta)
         row["int8"] = {"note": "skipped (--no-tflite)"} if args.no_tflite else \
             tflite_int8(ckpt, meta, rule, run / "pareto-export" / rule, args)
         rows.append(row)

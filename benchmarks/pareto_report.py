@@ -43,16 +43,17 @@ def _f(v, fmt: str, none: str = "n/a") -> str:
 
 def table(rows: list[dict], ref: dict, rec: dict | None) -> str:
     lines = [
-        "| model / rule | method | head | top-1 % | gain kept % | params (M) | GMACs | x MobileNetV2 | "
-        "PyTorch CPU ms | TFLite int8 ms | int8 top-1 % | Pareto |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| model / rule | method | head | starts from | epochs (chain) | top-1 % | gain kept % | params (M) | GMACs | "
+        "x MobileNetV2 | PyTorch CPU ms | TFLite int8 ms | int8 top-1 % | Pareto |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         i8 = r["int8"]
         pareto = ", ".join(k for k, f in (("MACs", "pareto_macs"), ("latency", "pareto_latency")) if r.get(f)) or "-"
         name = f"**{row_name(r)}**" if r is rec else row_name(r)
         lines.append(
-            f"| {name} | {r['method']} | {r['head']} | {_f(r['top1'], '.2f')} | {_f(r.get('gain_kept'), '.0f', '-')} | "
+            f"| {name} | {r['method']} | {r['head']} | {r.get('starts_from', '-')} | {_f(r.get('epochs_total'), 'd', '-')} | "
+            f"{_f(r['top1'], '.2f')} | {_f(r.get('gain_kept'), '.0f', '-')} | "
             f"{r['params'] / 1e6:.2f} | {r['macs'] / 1e9:.3f} | {r['mac_ratio']:.2f} | "
             f"{_f(_p50(r['torch_latency_ms']), '.2f')} | {_f(_p50(i8.get('latency_ms')), '.2f')} | "
             f"{_f(i8.get('top1'), '.2f')} | {pareto} |"
@@ -102,7 +103,8 @@ def render(rows: list[dict], ref: dict, rec: dict | None, command: str, machine:
         "",
         f"Input {first['input_size']} px; top-1 = the test split ({first['n_test']} images) as evaluated by training "
         "at each run's best epoch; int8 top-1 = the exporter's validation of the int8 artifact. MACs and params "
-        "are those of the deploy graph (unused heads pruned, BatchNorm folded) at batch 1.",
+        "are those of the deploy graph (unused heads pruned, BatchNorm folded) at batch 1. \"epochs (chain)\" counts "
+        "the run's own epochs plus those of the run it started from (a teacher, or the run whose backbone it took).",
         "",
         table(rows, ref, rec),
         "",

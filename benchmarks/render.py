@@ -9,8 +9,8 @@ from pathlib import Path
 from fgvc_mobile.benchmarks.stats import PERCENTILE_METHOD
 
 COLUMNS = (
-    "artifact", "format", "precision", "target", "runtime", "delegate", "threads", "size MB", "load ms",
-    "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "peak RSS MB (Δ)", "top-1 %", "top-5 %",
+    "artifact", "format", "precision", "passes", "target", "runtime", "delegate", "threads", "size MB", "load ms",
+    "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "CPU p50 ms", "peak RSS MB (Δ)", "top-1 %", "top-5 %",
     "agree %", "Δ top-1 pp", "note",
 )
 
@@ -23,15 +23,17 @@ def _f(v, digits=2, scale=1.0, sign=False):
 
 def row_cells(r: dict) -> list[str]:
     lat = r.get("latency_ms") or {}
+    cpu = r.get("cpu_time_ms") or {}
     acc = r.get("accuracy") or {}
     mean_std = "–" if lat.get("mean") is None else f"{lat['mean']:.2f}" + ("" if lat.get("std") is None else f" ± {lat['std']:.2f}")
     rss = _f(r.get("peak_rss_mb"), 1) + ("" if r.get("rss_delta_mb") is None else f" (+{r['rss_delta_mb']:.1f})")
     note = f"skipped: {r['skipped_reason']}" if r.get("skipped_reason") else (r.get("notes") or "")
     return [
-        str(r.get("artifact")), str(r.get("format") or "–"), str(r.get("precision") or "–"), str(r.get("target")),
+        str(r.get("artifact")), str(r.get("format") or "–"), str(r.get("precision") or "–"),
+        _f(r.get("backbone_passes"), 0), str(r.get("target")),
         str(r.get("runtime")), str(r.get("delegate") or "–"), _f(r.get("threads"), 0),
         _f(r.get("size_bytes"), 2, 1 / 2**20), _f(r.get("load_ms")), _f(r.get("first_inference_ms")),
-        _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), mean_std, rss,
+        _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), mean_std, _f(cpu.get("p50")), rss,
         _f(acc.get("top1"), 2, 100), _f(acc.get("top5"), 2, 100), _f(r.get("agreement_with_reference"), 2, 100),
         _f(r.get("top1_delta_vs_reference"), 2, 100, sign=True), note,
     ]
@@ -67,7 +69,9 @@ def context_lines(report: dict) -> list[str]:
     s = report.get("settings") or {}
     if s:
         out.append(f"Settings: target {s.get('target')}, batch {s.get('batch')}, warmup {s.get('warmup')}, runs {s.get('runs')}; "
-                   f"percentiles: numpy '{PERCENTILE_METHOD}' interpolation, std: population")
+                   f"percentiles: numpy '{PERCENTILE_METHOD}' interpolation, std: population; "
+                   "CPU p50 = median process CPU time of a run (all threads: with one thread the compute time, "
+                   "unaffected by waiting for a core); passes = backbone runs per inference, all inside the timed graph")
     if report.get("command"):
         out.append(f"Command: `{report['command']}`")
     return out

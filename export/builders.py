@@ -166,6 +166,23 @@ def fake_quantize_weights(module: nn.Module) -> nn.Module:
     return sim
 
 
+@torch.no_grad()
+def _layer_calls(deploy: nn.Module, size: int) -> dict[str, int]:
+    """Conv and linear layers one forward runs (a two-pass graph runs each of them twice)."""
+    calls = {"conv": 0, "linear": 0}
+
+    def count(mod, _args):
+        calls["conv" if isinstance(mod, nn.Conv2d) else "linear"] += 1
+
+    hooks = [m.register_forward_pre_hook(count) for m in deploy.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        deploy(torch.zeros(1, 3, size, size))
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
+
+
 def build_coreml(ctx: BuildContext, opts: dict) -> list[Artifact]:
     from fgvc_mobile.export import coreml_export as cx
     from fgvc_mobile.export.metadata import set_coreml_metadata
@@ -174,9 +191,7 @@ def build_coreml(ctx: BuildContext, opts: dict) -> list[Artifact]:
     graph = with_input(ctx.deploy, ctx.kind, ctx.pre, layout="NCHW")
     torch_in = torch.from_numpy(ctx.val.images).permute(0, 3, 1, 2).float() if image_input else \
         torch.from_numpy(ctx.val_inputs())
-    convs = sum(isinstance(m, nn.Conv2d) for m in ctx.deploy.modules())
-    linears = sum(isinstance(m, nn.Linear) for m in ctx.deploy.modules())
-    expect = {"conv": convs, "linear": linears, "classify": 1}
+    expect = {**_layer_calls(ctx.deploy, ctx.size), "classify": 1}
     in_name = cx.INPUT_NAME
     input_fields = _input_fields(ctx.kind, ctx.size, in_name)
     if image_input:
@@ -225,7 +240,14 @@ def build_coreml(ctx: BuildContext, opts: dict) -> list[Artifact]:
             calib = torch.from_numpy(ctx.calib.images).permute(0, 3, 1, 2).float() if image_input else \
                 torch.from_numpy(ctx.calib_inputs())
             target = opts["target"] if opts["target"] != "iOS16" else "iOS17"
-            w, fake, secs = cx.w8a8(graph, calib, image_input, ctx.size, ctx.classes, target)
+            try:
+                w, fake, secs = cx.w8a8(graph, calib, image_input, ctx.size, ctx.classes, target)
+            except torch.fx.proxy.TraceError:
+                # coremltools' LinearQuantizer needs torch.fx symbolic tracing, which cannot follow
+                # shape-dependent code such as CMAL-Net's in-graph attention crop
+                a.notes.append("model_w8a8.mlpackage not written: coremltools' W8A8 quantizer cannot FX-trace "
+                               "this deploy graph (shape-dependent attention crop); int8 weights only")
+                return arts
             werr = cx.weight_error(fl, w)
             sim = ctx.evaluate("torch-sim", "simulated", sim_scores(fake),
                                note="PyTorch fake-quantized model (coremltools.optimize.torch LinearQuantizer)")

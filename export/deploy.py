@@ -1,7 +1,10 @@
 """The deploy graph: a separate module built from a trained model, never the model itself.
 
 ``DeployModel`` deep-copies the trained model and returns ONE logits tensor for an explicit
-inference rule. It computes only what the rule needs:
+inference rule. Multi-pass pipelines stay one graph (CMAL's fusion: pass 1, the attention crop
+as gathers, pass 2), so every artifact takes one image and returns one logits tensor;
+``backbone_passes`` says how many backbone runs that graph holds. It computes only what the rule
+needs:
 
 * a model class may define ``deploy_forward(x, rule) -> logits`` that skips the heads the rule
   does not use (``PMSIModel`` does: ``concat`` never runs the ``aux_*`` classifiers); otherwise
@@ -127,12 +130,9 @@ class DeployModel(nn.Module):
     def __init__(self, model: FGVCModel, rule: str | None = None, fold_bn: bool = True, prune: bool = True,
                  input_size: int = 224):
         super().__init__()
-        if getattr(model, "deploy_passes", 1) != 1:
-            raise FGVCError(
-                f"{type(model).__name__}: a {model.deploy_passes}-pass deploy graph is not supported by the "
-                "single-graph exporters yet"
-            )
         self.rule = resolve_rule(model, rule)
+        #: backbone runs inside this one graph (CMAL's fusion crops and runs it again: 2)
+        self.backbone_passes = model.backbone_passes(self.rule) if hasattr(model, "backbone_passes") else 1
         self.heads = tuple(model.inference_rules[self.rule])
         self.net = copy.deepcopy(model).eval()
         for p in self.net.parameters():
@@ -188,6 +188,15 @@ class DeployModel(nn.Module):
             self.net = original
             return []
         return unused
+
+
+def pipeline_info(deploy: DeployModel) -> dict:
+    """The manifest's ``pipeline``: one graph per artifact, and how many backbone runs it holds."""
+    info = {"graphs": 1, "backbone_passes": deploy.backbone_passes}
+    if deploy.backbone_passes > 1:
+        info["note"] = (f"{deploy.backbone_passes} backbone passes and the crop between them run inside this one graph: "
+                        "feed one image, read one logits output; its latency is that of all passes")
+    return info
 
 
 def complexity(model: nn.Module, deploy: DeployModel, input_size: int) -> dict:

@@ -24,7 +24,9 @@ from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export import builders, manifest as mf
 from fgvc_mobile.export.calibration import calibration_set, validation_set
-from fgvc_mobile.export.deploy import DeployModel, complexity, input_kind, reference_logits, to_float_nchw
+from fgvc_mobile.export.deploy import (
+    DeployModel, complexity, input_kind, pipeline_info, reference_logits, to_float_nchw,
+)
 from fgvc_mobile.export.formats import FORMATS, parse_options, resolve_formats
 from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for, read_metadata
 from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
@@ -113,6 +115,7 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
         "rule": deploy.rule, "input": kind.name, "preprocess": pre.to_dict(), "val": val.describe(),
         "calib": calib.describe() if calib else None, "command": req.command or "(python API)",
         "complexity": complexity(model, deploy, pre.input_size), "rewrites": deploy.rewrites,
+        "pipeline": pipeline_info(deploy),
         "deploy_equality": float(np.abs(trained - ref).max()) if len(ref) else 0.0,
     }
     echo(f"deploy graph: rule {deploy.rule}, {summary['complexity']['deploy_params']:,} params, "
@@ -137,7 +140,7 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
             hint = " (--accept-drop keeps it anyway)" if first.int8 else ""
             raise FGVCError(f"export failed, nothing written to {out}: {first.file}: "
                             f"{verdicts[first.file].reason}{hint}{more}")
-        index = _finish(tmp, arts, verdicts, meta, deploy.rule, ref_top1, val)
+        index = _finish(tmp, arts, verdicts, meta, deploy, ref_top1, val)
         rows = table_rows(arts, verdicts, ref_top1, tmp)
         atomic_write_text(tmp / "validation_report.md", markdown(summary, arts, verdicts, rows) + "\n")
         _publish(tmp, out)
@@ -157,7 +160,7 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     return ExportResult(out, rows, index["artifacts"], table)
 
 
-def _finish(tmp: Path, arts, verdicts, meta: dict, rule: str, ref_top1: float, val) -> dict:
+def _finish(tmp: Path, arts, verdicts, meta: dict, deploy: DeployModel, ref_top1: float, val) -> dict:
     """Embed metadata (re-checking the files afterwards), write manifests, labels and the index."""
     mf.write_labels(tmp, list(meta["classes"]))
     entries = []
@@ -169,9 +172,9 @@ def _finish(tmp: Path, arts, verdicts, meta: dict, rule: str, ref_top1: float, v
                                                            **v.tolerance},
             "evaluations": [e.to_dict() for e in a.evaluations], "host": host(),
         }
-        manifest = mf.build_manifest(model_file=a.file, fmt=a.fmt, precision=a.precision, meta=meta, rule=rule,
+        manifest = mf.build_manifest(model_file=a.file, fmt=a.fmt, precision=a.precision, meta=meta, rule=deploy.rule,
                                      input_info=a.input, output_info=a.output, validation=validation,
-                                     extra={"notes": a.notes})
+                                     extra={"notes": a.notes, "pipeline": pipeline_info(deploy)})
         before = a.rerun() if a.rerun else None
         a.embed(entries_for(manifest))
         if before is not None and not np.array_equal(before, a.rerun()):

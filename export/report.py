@@ -104,6 +104,8 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict]) -> str:
         f"Rewrites: {s['rewrites']}. Deploy graph vs the training model's `{s['rule']}` output on the "
         f"validation images: max |diff| {s['deploy_equality']:.2e} (BatchNorm folding changes float rounding only).",
         "",
+        *([f"Pipeline: {s['pipeline']['note']} (MACs above count every pass).", ""]
+          if s.get("pipeline", {}).get("backbone_passes", 1) > 1 else []),
         "## Artifacts",
         "",
         "| artifact | size | parity vs fp32 PyTorch | top-1 % | vs fp32 |",

@@ -7,6 +7,9 @@
   clips the logit range; by default we calibrate with the running min/max over all samples
   (``qsv_utils.min_max_update``) so the ranges cover every calibration image. The option
   ``tflite.calibration=moving-average`` restores the library default for comparison.
+* DIV stays float (dequantize -> DIV -> quantize): the attention boxes of CMAL-Net and ELoPE
+  min-max normalise heat maps, and an int8 divisor whose range reaches 0 aborts the LiteRT
+  kernel ("data[i] != zero_point"). The divisions are on a few small maps: no measurable cost.
 * litert-torch's own PT2E int8 route is not used: in 0.10 it produced wrong logits on
   MobileNetV2 (bias scale mismatch at the final FULLY_CONNECTED). Re-checked with
   ``python -m fgvc_mobile.benchmarks.tflite_pt2e_check`` on the cub100 baseline (128 px, 200 test
@@ -55,7 +58,7 @@ def export_fp32(graph: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, f
 
 def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax") -> tuple[bytes, float]:
     """Static int8 weights + activations; ``calib_inputs`` as the fp32 model takes them (batch 1 each)."""
-    from ai_edge_quantizer import calibrator, quantizer, recipe
+    from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
     if calibration not in CALIBRATIONS:
@@ -65,7 +68,7 @@ def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "min
     data = {"serving_default": [{name: x[None]} for x in calib_inputs]}
     with quiet():
         qt = quantizer.Quantizer(bytearray(fp32))
-        qt.load_quantization_recipe(recipe.static_wi8_ai8())
+        qt.load_quantization_recipe(int8_recipe())
         if calibration == "minmax":
             update = qsv_utils.min_max_update
         else:
@@ -74,6 +77,18 @@ def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "min
         cal.calibrate(data, qt._recipe_manager)  # the recipe decides which tensors get ranges
         result = qt.quantize(cal.get_model_qsvs(), enable_progress_report=False)
     return bytes(result.quantized_model), time.perf_counter() - t0
+
+
+def int8_recipe():
+    """ai_edge_quantizer's static int8 recipe (weights per channel, activations) with DIV kept float."""
+    from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
+
+    rp = recipe_manager.RecipeManager()
+    rp.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+                         activation_num_bits=8, weight_num_bits=8)
+    rp.add_quantization_config(regex=".*", operation_name=qtyping.TFLOperationName.DIV,
+                               algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    return rp.get_quantization_recipe()
 
 
 def _signature_input(model: bytes) -> str:

@@ -68,29 +68,31 @@ def test_overall_box_covers_exactly_the_region_above_threshold(monkeypatch):
     assert 0 < above.sum() < 32 * 32
 
 
-def test_eval_forward_is_the_two_pass_fusion_and_the_export_graphs_agree():
+def test_eval_forward_is_the_two_pass_fusion_and_the_deploy_graph_holds_both_passes():
+    torch.manual_seed(1)  # a model whose three boxes are all smaller than the image
     m = CMALModel(6, descriptor=8).eval()
     x = torch.randn(3, 3, 64, 64)
     with torch.no_grad():
         out = m(x)
         raw = m.single(x)
         _, box = m.pass1(x)
-        crops = torch.cat([
+        crops = torch.cat([  # the crop an app would do by hand: slice, then torch's own bilinear resize
             F.interpolate(x[i : i + 1, :, y0:y1, x0:x1], size=(64, 64), mode="bilinear", align_corners=False)
             for i, (x0, y0, x1, y1) in enumerate(box.long().tolist())
         ])
         crop = m.single(crops)
-        graphs = m.export_graphs()
-        p1_logits, p1_box = graphs["pass1"](x)
-        p2_logits = graphs["pass2"](crops)
+        deployed = {rule: m.deploy_forward(x, rule) for rule in m.inference_rules}
     assert set(out) == set(m.inference_rules["fusion"])
     for h in RAW_HEADS:
         torch.testing.assert_close(out[h], raw[h])
         torch.testing.assert_close(out[f"crop_{h}"], crop[h], atol=1e-4, rtol=1e-4)
-    assert torch.equal(p1_box, box)
-    fused = FGVCModel.apply_rule(out, m.inference_rules["fusion"])
-    torch.testing.assert_close(p1_logits + p2_logits, fused, atol=1e-4, rtol=1e-4)
-    assert m.deploy_passes == 2
+    by_hand = FGVCModel.apply_rule(raw, RAW_HEADS) + FGVCModel.apply_rule(crop, RAW_HEADS)
+    torch.testing.assert_close(deployed["fusion"], by_hand, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(deployed["raw"], FGVCModel.apply_rule(raw, RAW_HEADS))
+    torch.testing.assert_close(deployed["concat"], raw["concat"])
+    assert [m.backbone_passes(r) for r in ("fusion", "raw", "concat")] == [2, 1, 1]
+    assert (box[:, 2:] > box[:, :2]).all() and (box != torch.tensor([0.0, 0.0, 64.0, 64.0])).any(dim=1).all(), \
+        "every image of the test should be cropped"
 
 
 def test_cmal_runs_n_plus_2_steps_and_each_expert_step_reaches_only_its_expert():

@@ -151,12 +151,23 @@ def test_uint8_input_graph_matches_float_reference(pmsi):
             np.testing.assert_allclose(graph(x).numpy(), ref, rtol=1e-4, atol=1e-5)
 
 
-def test_unknown_rule_and_multipass_models_are_refused(pmsi):
+def test_unknown_rule_is_refused(pmsi):
     with pytest.raises(FGVCError, match="--rule 'mean'"):
         DeployModel(pmsi, "mean", input_size=SIZE)
 
-    class TwoPass(_NoHook):
-        deploy_passes = 2
 
-    with pytest.raises(FGVCError, match="2-pass"):
-        DeployModel(TwoPass(), input_size=SIZE)
+def test_two_pass_cmal_is_one_deploy_graph_with_both_passes():
+    from fgvc_mobile.export.deploy import pipeline_info
+    from fgvc_mobile.models.cmal import CMALModel
+
+    torch.manual_seed(0)
+    model = CMALModel(5, descriptor=8).eval()
+    x = torch.randn(2, 3, SIZE, SIZE)
+    for rule, passes in (("fusion", 2), ("raw", 1), ("concat", 1)):
+        deploy = DeployModel(model, rule, input_size=SIZE)
+        with torch.no_grad():
+            want = FGVCModel.apply_rule(model(x), model.inference_rules[rule])
+            torch.testing.assert_close(deploy(x), want, atol=1e-4, rtol=1e-4)
+        info = pipeline_info(deploy)
+        assert (info["graphs"], info["backbone_passes"]) == (1, passes)
+        assert ("note" in info) == (passes > 1)

@@ -85,3 +85,26 @@ def _tv_state(width):
 
     sd = mobilenet_v2(width_mult=width).state_dict()
     return {k[len("features.") :]: v for k, v in sd.items() if k.startswith("features.")}
+
+
+def test_pretrained_from_an_fgvc_checkpoint_takes_its_backbone_only(tiny_checkpoints, tmp_path):
+    """--pretrained best.pt: light heads can start from the backbone a full RMG-PMSI run trained."""
+    from fgvc_mobile.train.checkpoint import load_checkpoint
+
+    ckpt = tiny_checkpoints["rmg-pmsi"]
+    state = load_checkpoint(ckpt)["model"]
+    model = PMSIModel(3, feature_size=8, descriptor=16, smooth="dwsep", tap_stride=[2, 2, 1])
+    heads_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
+    assert load_pretrained(model.backbone, str(ckpt)) == "checkpoint:best.pt (rmg-pmsi)"
+    for k, v in model.backbone.state_dict().items():
+        assert torch.equal(v, state[f"backbone.{k}"]), k
+    for k, v in model.state_dict().items():
+        if not k.startswith("backbone."):
+            assert torch.equal(v, heads_before[k]), f"{k}: heads must not be touched"
+    with pytest.raises(FGVCError, match="shape mismatch"):
+        load_pretrained(MobileNetV2Taps(width_mult=0.5), str(ckpt))
+    hollow = load_checkpoint(ckpt)
+    hollow["model"] = {k: v for k, v in state.items() if not k.startswith("backbone.stages.2")}
+    torch.save(hollow, tmp_path / "hollow.pt")
+    with pytest.raises(FGVCError, match="hollow.pt: not a checkpoint with a tapped MobileNetV2 backbone"):
+        load_pretrained(MobileNetV2Taps(), str(tmp_path / "hollow.pt"))

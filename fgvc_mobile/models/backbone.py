@@ -16,6 +16,9 @@ from torchvision.models import mobilenet_v2
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import safe_torch_load
 
+#: ``format`` of an fgvc-mobile checkpoint (train/checkpoint.py), accepted by --pretrained
+FGVC_CHECKPOINT_FORMAT = "fgvc-mobile-checkpoint"
+
 # torchvision `features` slices for the three taps used by RMG-PMSI (see docs/rmg-pmsi.md)
 TAP_SLICES = ((0, 7), (7, 14), (14, 19))
 
@@ -67,21 +70,35 @@ class MobileNetV2Taps(nn.Module):
                 if a <= idx < b:
                     rest = k.split(".", 2)[2]
                     mapped[f"stages.{s}.{idx - a}.{rest}"] = v
-        own = self.state_dict()
-        missing = sorted(set(own) - set(mapped))
-        if missing:
-            raise FGVCError(f"{source}: not a MobileNetV2 state_dict (missing {missing[0]} and {len(missing) - 1} more)")
-        for k in own:
-            if own[k].shape != mapped[k].shape:
-                raise FGVCError(
-                    f"{source}: shape mismatch for {k}: {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}"
-                    f" (width_mult={self.width_mult}?)"
-                )
-        self.load_state_dict({k: mapped[k] for k in own}, strict=True)
+        _check_and_load(self, mapped, source, "a MobileNetV2 state_dict")
+
+    def load_fgvc_checkpoint_state(self, model_state, source: str) -> None:
+        """Load the ``backbone.*`` weights of an fgvc-mobile checkpoint's model state (heads ignored)."""
+        if not isinstance(model_state, dict):
+            raise FGVCError(f"{source}: checkpoint has no model state_dict")
+        prefix = "backbone."
+        mapped = {k[len(prefix):]: v for k, v in model_state.items() if isinstance(k, str) and k.startswith(prefix)}
+        _check_and_load(self, mapped, source, "a checkpoint with a tapped MobileNetV2 backbone")
+
+
+def _check_and_load(backbone: nn.Module, mapped: dict, source: str, what: str) -> None:
+    own = backbone.state_dict()
+    missing = sorted(set(own) - set(mapped))
+    if missing:
+        raise FGVCError(f"{source}: not {what} (missing {missing[0]} and {len(missing) - 1} more)")
+    for k in own:
+        if own[k].shape != mapped[k].shape:
+            raise FGVCError(
+                f"{source}: shape mismatch for {k}: {tuple(mapped[k].shape)} vs {tuple(own[k].shape)}"
+                f" (width_mult={backbone.width_mult}?)"
+            )
+    backbone.load_state_dict({k: mapped[k] for k in own}, strict=True)
 
 
 def load_pretrained(backbone: MobileNetV2Taps, spec: str | None) -> str | None:
-    """``imagenet`` -> torchvision's weights API (downloads); a path -> local state_dict.
+    """``imagenet`` -> torchvision's weights API (downloads); a path -> local state_dict, or the
+    backbone of an fgvc-mobile checkpoint (any method: e.g. lighter heads on the backbone a full
+    RMG-PMSI run trained).
 
     Local files are loaded with ``weights_only=True``: a pickle that would run code is refused.
     Returns a description of the source, for the checkpoint.
@@ -105,6 +122,9 @@ def load_pretrained(backbone: MobileNetV2Taps, spec: str | None) -> str | None:
     if not os.path.isfile(spec):
         raise FGVCError(f"--pretrained {spec}: no such file (use 'imagenet' or a state_dict path)")
     state = safe_torch_load(spec)
+    if isinstance(state, dict) and state.get("format") == FGVC_CHECKPOINT_FORMAT:
+        backbone.load_fgvc_checkpoint_state(state.get("model"), spec)
+        return f"checkpoint:{os.path.basename(spec)} ({state.get('method')})"
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     if not isinstance(state, dict):

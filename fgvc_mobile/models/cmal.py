@@ -18,19 +18,15 @@ the network and fuses the 2 x (N+1) = 8 prediction scores; ``forward`` in eval m
 passes, so ``evaluate`` measures the real pipeline. The fused score is the *sum* of the eight
 logit vectors (the paper averages; the argmax is the same).
 
-Deployment is a two-pass pipeline (``deploy_passes = 2``); ``export_graphs()`` returns the two
-graphs to export:
-
-* ``pass1``: image [B, 3, H, W] -> (logits [B, C] = sum of the 4 raw heads,
-  box [B, 4] = (x0, y0, x1, y1) in input pixels, end-exclusive, whole numbers as floats);
-* ``pass2``: the crop [B, 3, H, W] -> logits [B, C] = sum of the 4 heads on the crop.
-
-Between the passes the app / harness crops the *model input image* (the resized, centre-cropped
-H x W picture, before or after normalisation - the affine normalisation commutes with the
-bilinear resize) to the box and resizes it bilinearly (half-pixel centres, as
-``F.interpolate(align_corners=False)``) back to H x W. The final score is pass1 + pass2 logits;
-latency is the sum of both passes plus the crop. ``crop_resize`` in ``models/regions.py`` is the
-reference implementation of that step.
+Deployment: ``deploy_forward(x, "fusion")`` is ONE graph that runs the network twice - pass 1
+on the input gives the raw logits and the overall attention box, the input is cropped to the
+box and resized back to H x W *inside the graph* (``models/regions.crop_resize``: gathers and
+a bilinear blend with half-pixel centres, as ``F.interpolate(align_corners=False)``), pass 2
+classifies the crop, and the eight logit vectors are summed. So an exported CMAL model takes
+one image and returns one logits vector like every other artifact: the harness and the Android
+app run it unchanged, and its measured latency is honestly that of both passes plus the crop.
+``backbone_passes("fusion") == 2`` is written into each manifest's ``pipeline``. The rules
+``raw`` (pass 1 only) and ``concat`` are single-pass graphs of the same model.
 """
 
 from __future__ import annotations
@@ -64,7 +60,6 @@ class ExpertDescriptor(nn.Module):
 class CMALModel(FGVCModel):
     """Three experts on S1/S2/S3 plus the concatenation classifier; eval ``forward`` = two-pass fusion."""
 
-    deploy_passes = 2
     inference_rules = {
         "fusion": RAW_HEADS + CROP_HEADS,
         "raw": RAW_HEADS,
@@ -136,29 +131,16 @@ class CMALModel(FGVCModel):
             return self.fuse(x)
         return self.single(x, heads or RAW_HEADS, return_maps)
 
-    def export_graphs(self) -> dict[str, nn.Module]:
-        """The two deploy graphs (see the module docstring); both share this model's weights."""
-        return {"pass1": CMALPass1(self), "pass2": CMALPass2(self)}
+    def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
+        """Logits of ``rule`` as one graph; ``fusion`` includes the crop and the second pass.
 
+        The sum order is ``apply_rule``'s over ``inference_rules[rule]``, so the result equals
+        ``apply_rule(forward(x), heads)`` in eval mode.
+        """
+        heads = self.inference_rules[rule]
+        out = self.fuse(x) if rule == "fusion" else self.single(x, heads)
+        return self.apply_rule(out, heads)
 
-class CMALPass1(nn.Module):
-    """Deploy graph 1: image -> (sum of the raw heads' logits, overall attention box)."""
-
-    def __init__(self, model: CMALModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out, box = self.model.pass1(x)
-        return FGVCModel.apply_rule(out, RAW_HEADS), box
-
-
-class CMALPass2(nn.Module):
-    """Deploy graph 2: cropped and resized attention region -> sum of the heads' logits."""
-
-    def __init__(self, model: CMALModel):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return FGVCModel.apply_rule(self.model.single(x), RAW_HEADS)
+    def backbone_passes(self, rule: str) -> int:
+        """``fusion`` runs the backbone on the input and on its attention crop."""
+        return 2 if rule == "fusion" else 1

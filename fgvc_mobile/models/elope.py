@@ -17,7 +17,7 @@
   pixels, is cropped from the input and resized back to the input size *before* the backbone.
 
 The whole test-time pipeline (localiser -> box -> crop -> backbone -> classifier) is one graph
-(``deploy_passes = 1``): the crop is a batched gather (``models/regions.crop_resize``).
+(one backbone pass): the crop is a batched gather (``models/regions.crop_resize``).
 """
 
 from __future__ import annotations
@@ -107,7 +107,6 @@ class ELoPEModel(FGVCModel):
     ``({"classifier": logits}, embedding, mean feature map)``; ``"localise"`` the localiser's heat map.
     """
 
-    deploy_passes = 1
     inference_rules = {"classifier": ("classifier",)}
 
     def __init__(

@@ -28,6 +28,10 @@ class FGVCModel(nn.Module):
     def default_rule(self) -> str:
         return next(iter(self.inference_rules))
 
+    def backbone_passes(self, rule: str) -> int:
+        """How many times the deploy graph of ``rule`` runs the backbone (CMAL's fusion: 2)."""
+        return 1
+
     def head_parameters(self):
         """Every parameter not in the backbone (trained at the higher head learning rate)."""
         own = {id(p) for p in self.backbone.parameters()}

@@ -13,10 +13,11 @@ import torch
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import METHODS, get_method
+from fgvc_mobile.models.backbone import FGVC_CHECKPOINT_FORMAT
 from fgvc_mobile.models.fgvc import FGVCModel
 from fgvc_mobile.serialization import atomic_torch_save, safe_torch_load
 
-CHECKPOINT_FORMAT = "fgvc-mobile-checkpoint"
+CHECKPOINT_FORMAT = FGVC_CHECKPOINT_FORMAT
 CHECKPOINT_VERSION = 1
 
 

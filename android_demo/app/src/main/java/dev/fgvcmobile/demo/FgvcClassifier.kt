@@ -101,6 +101,7 @@ class FgvcClassifier private constructor(
         row.artifact = manifest.modelFile
         row.precision = manifest.precision
         row.method = manifest.method
+        row.backbonePasses = manifest.backbonePasses
         row.delegate = settings.accelerator.reportName
         row.threads = settings.threads
         row.inputSize = manifest.preprocess.inputSize

@@ -140,9 +140,10 @@ class MainActivity : ComponentActivity() {
                 classifier = c
                 ui {
                     errorView.visibility = View.GONE
+                    val passes = if (c.manifest.backbonePasses > 1) " · ${c.manifest.backbonePasses} passes" else ""
                     statusView.text = String.format(
-                        Locale.ROOT, "%s · %s · %d threads · loaded in %.1f ms",
-                        c.manifest.modelFile, settings.accelerator.label, settings.threads, c.loadMs
+                        Locale.ROOT, "%s%s · %s · %d threads · loaded in %.1f ms",
+                        c.manifest.modelFile, passes, settings.accelerator.label, settings.threads, c.loadMs
                     )
                 }
             } catch (e: FgvcException) {

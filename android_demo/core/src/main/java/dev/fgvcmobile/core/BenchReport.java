@@ -60,6 +60,8 @@ public final class BenchReport {
         public int batch = 1;
         public int inputSize;
         public Long sizeBytes;
+        /** Backbone runs per inference (the manifest's pipeline.backbone_passes). */
+        public int backbonePasses = 1;
         /** Interpreter creation incl. delegate initialisation (model file already mapped). */
         public double loadMs;
         public double firstInferenceMs;
@@ -83,6 +85,7 @@ public final class BenchReport {
             m.put("batch", batch);
             m.put("input_size", inputSize);
             m.put("size_bytes", sizeBytes);
+            m.put("backbone_passes", backbonePasses);
             m.put("load_ms", loadMs);
             m.put("first_inference_ms", firstInferenceMs);
             m.put("warmup_runs", warmupRuns);

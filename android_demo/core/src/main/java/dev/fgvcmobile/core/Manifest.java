@@ -23,6 +23,12 @@ public final class Manifest {
     public final Input input;
     public final Output output;
     public final Preprocess preprocess;
+    /**
+     * Backbone runs inside the model's one graph (manifest {@code pipeline.backbone_passes}, 1 when
+     * absent). CMAL-Net's fusion is 2: the attention crop and the second pass are in the graph,
+     * so the app feeds one image and reads one output either way; latency covers both passes.
+     */
+    public final int backbonePasses;
 
     /** How the model takes its image. */
     public static final class Input {
@@ -112,6 +118,11 @@ public final class Manifest {
         }
         labels = Collections.unmodifiableList(ls);
         labelsFile = f.has("labels_file") ? f.string("labels_file") : null;
+        long passes = f.has("pipeline") ? f.object("pipeline").integer("backbone_passes") : 1;
+        if (passes < 1) {
+            throw new FgvcException(source + ": pipeline.backbone_passes must be >= 1, got " + passes);
+        }
+        backbonePasses = (int) passes;
 
         Fields in = f.object("input");
         Layout layout = Layout.valueOf(in.oneOf("layout", "NHWC", "NCHW"));

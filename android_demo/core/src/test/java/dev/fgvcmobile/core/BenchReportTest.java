@@ -85,7 +85,7 @@ public class BenchReportTest {
         assertEquals("arm64-v8a", ((Map<String, Object>) machine.get("device")).get("abi"));
         Map<String, Object> row = ((List<Map<String, Object>>) r.get("results")).get(0);
         assertEquals(Arrays.asList("artifact", "format", "precision", "method", "target", "runtime", "delegate",
-                "threads", "batch", "input_size", "size_bytes", "load_ms", "first_inference_ms", "warmup_runs", "runs",
+                "threads", "batch", "input_size", "size_bytes", "backbone_passes", "load_ms", "first_inference_ms", "warmup_runs", "runs",
                 "latency_ms", "peak_rss_mb", "notes"), Arrays.asList(row.keySet().toArray()));
         assertEquals("android", row.get("target"));
         Map<String, Object> lat = (Map<String, Object>) row.get("latency_ms");

@@ -32,6 +32,19 @@ public class ManifestTest {
         assertEquals(PillowResize.Filter.BILINEAR, m.preprocess.interpolation);
         assertEquals(0.485f, m.preprocess.mean[0], 0f);
         assertNull(m.labelsFile);
+        assertEquals(1, m.backbonePasses);
+    }
+
+    @Test
+    public void twoPassPipelineIsReadAndABadCountRefused() {
+        Map<String, Object> map = Fixtures.manifestMap();
+        Map<String, Object> pipeline = new java.util.LinkedHashMap<>();
+        pipeline.put("graphs", 1L);
+        pipeline.put("backbone_passes", 2L);
+        map.put("pipeline", pipeline);
+        assertEquals(2, Fixtures.parse(map).backbonePasses);
+        pipeline.put("backbone_passes", 0L);
+        assertEquals("manifest.json: pipeline.backbone_passes must be >= 1, got 0", refusal(map));
     }
 
     @Test
