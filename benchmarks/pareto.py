@@ -164,8 +164,8 @@ def parse_run(text: str) -> tuple[str | None, Path]:
 def lineage(meta: dict) -> tuple[str, int]:
     """What a run started from (ImageNet, another run's backbone, a teacher) and the epochs of the
     whole chain: a student's accuracy also paid for its teacher's or its init run's training."""
-    own = len([h for h in meta["history"] if "train_seconds" in h]) or int(meta.get("epoch") or 0)
     cfg = meta.get("config") or {}
+    own = int(cfg.get("epochs") or meta.get("epoch") or 0)  # the schedule it ran (best.pt may be an earlier epoch)
     teacher = (cfg.get("distill") or {}).get("teacher")
     parent = teacher or (cfg.get("pretrained") if str(meta.get("pretrained") or "").startswith("checkpoint:") else None)
     if not parent:

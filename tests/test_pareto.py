@@ -83,12 +83,20 @@ def test_doc_block_is_replaced_and_markers_required(tmp_path):
 def test_command_on_tiny_checkpoints(tiny_folder, tmp_path):
     for method in ("baseline", "rmg-pmsi"):
         fit(tiny_config(tiny_folder, tmp_path / method, method=method, max_steps_per_epoch=1), show_progress=False)
+    # light heads on the backbone of the rmg-pmsi run: a chain of 1 + 2 epochs
+    fit(tiny_config(tiny_folder, tmp_path / "light", method="rmg-pmsi", epochs=2, max_steps_per_epoch=1,
+                    model={"preset": "light", "feature_size": 8, "descriptor": 16},
+                    pretrained=str(tmp_path / "rmg-pmsi" / "best.pt")), show_progress=False)
     doc = tmp_path / "doc.md"
     doc.write_text(f"{DOC_BEGIN}\n{DOC_END}\n")
-    main([f"base={tmp_path / 'baseline'}", str(tmp_path / "rmg-pmsi"), "--no-tflite", "--runs", "2",
-          "--warmup", "0", "--out", str(tmp_path / "p"), "--doc", str(doc)])
+    main([f"base={tmp_path / 'baseline'}", str(tmp_path / "rmg-pmsi"), str(tmp_path / "light"), "--no-tflite",
+          "--runs", "2", "--warmup", "0", "--out", str(tmp_path / "p"), "--doc", str(doc)])
     data = json.loads((tmp_path / "p.json").read_text())
     rows = {(r["label"], r["rule"]): r for r in data["rows"]}
+    light = rows.pop(("light", "concat"))
+    assert (light["starts_from"], light["epochs_total"]) == ("backbone of rmg-pmsi (rmg-pmsi)", 3)
+    assert (rows[("base", "classifier")]["starts_from"], rows[("base", "classifier")]["epochs_total"]) == ("scratch", 1)
+    rows.pop(("light", "combined"))
     assert set(rows) == {("base", "classifier"), ("rmg-pmsi", "concat"), ("rmg-pmsi", "combined")}
     assert rows[("base", "classifier")]["mac_ratio"] == pytest.approx(1.0)
     assert rows[("rmg-pmsi", "concat")]["params"] < rows[("rmg-pmsi", "combined")]["params"]
