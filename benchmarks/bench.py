@@ -97,6 +97,10 @@ def _ensure_host_target(target: str) -> None:
             raise FGVCError("--target cuda: no CUDA device here (torch.cuda.is_available() is False)")
 
 
+#: more intra-op threads than any phone or workstation has cores: surely a typo
+MAX_THREADS = 256
+
+
 def _check_settings(target, threads, runs, warmup, limit, eval_batch) -> int:
     if target not in TARGETS:
         raise FGVCError(f"--target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -105,6 +109,8 @@ def _check_settings(target, threads, runs, warmup, limit, eval_batch) -> int:
     for name, v, lo in (("--threads", threads, 1), ("--runs", runs, 1), ("--warmup", warmup, 0), ("--eval-batch", eval_batch, 1)):
         if not isinstance(v, int) or v < lo:
             raise FGVCError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if threads > MAX_THREADS:  # a typo (--threads 4000) would spawn thousands of threads per runtime
+        raise FGVCError(f"--threads must be at most {MAX_THREADS}, got {threads}")
     if limit is not None and (not isinstance(limit, int) or limit < 1):
         raise FGVCError(f"--limit must be a positive integer, got {limit!r}")
     return threads

@@ -56,7 +56,8 @@ def test_missing_data(dist, tmp_path):
     expect(r"--data 'bogus:x'", "--artifacts", dist, "--data", "bogus:x")
 
 
-@pytest.mark.parametrize("opt, value", [("--runs", 0), ("--warmup", -1), ("--threads", 0), ("--limit", 0), ("--eval-batch", 0)])
+@pytest.mark.parametrize("opt, value", [("--runs", 0), ("--warmup", -1), ("--threads", 0), ("--threads", 257), ("--limit", 0),
+                                         ("--eval-batch", 0)])
 def test_bad_numbers(dist, data, opt, value):
     expect(opt, "--artifacts", dist, "--data", f"folder:{data}", opt, value)
 
