@@ -218,6 +218,8 @@ def annotate(rows: list[dict]) -> dict:
     full = [r for r in rows if r["method"] == "rmg-pmsi" and r["head"] == "released" and r["top1"] is not None]
     ref = {"baseline": base["top1"] if base else None, "rmg_pmsi": max((r["top1"] for r in full), default=None)}
     ref["rmg_pmsi_rule"] = next((r["rule"] for r in full if r["top1"] == ref["rmg_pmsi"]), None)
+    # the training budget the comparison is at: the reference run's epochs (the "same epochs")
+    ref["epochs"] = next((r.get("epochs_total") for r in full if r["top1"] == ref["rmg_pmsi"]), None)
     gain = (ref["rmg_pmsi"] - ref["baseline"]) if None not in (ref["baseline"], ref["rmg_pmsi"]) else None
     for r in rows:
         r["gain_kept"] = 100.0 * (r["top1"] - ref["baseline"]) / gain if gain and gain > 0 and r["top1"] is not None else None
@@ -282,7 +284,7 @@ def main(argv=None) -> int:
         p.error("give run folders, or --quick")
     rows = [row for text in folders for row in measure_run(text, args)]
     ref = annotate(rows)
-    rec = recommend(rows)
+    rec = recommend(rows, ref.get("epochs"))
     command = "python -m fgvc_mobile.benchmarks.pareto " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     machine = describe_host(threads=args.threads)

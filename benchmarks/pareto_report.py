@@ -26,9 +26,18 @@ def row_name(r: dict) -> str:
     return f"{r['label']} / {r['rule']}"
 
 
-def recommend(rows: list[dict]) -> dict | None:
-    """The fastest row (int8 TFLite p50, else PyTorch p50, then MACs) within the MAC budget keeping the gain."""
-    ok = [r for r in rows if r["mac_ratio"] <= MAC_BUDGET and r.get("gain_kept") is not None and r["gain_kept"] >= GAIN_GOAL]
+def _within_epochs(r: dict, max_epochs: int | None) -> bool:
+    return max_epochs is None or r.get("epochs_total") is None or r["epochs_total"] <= max_epochs
+
+
+def recommend(rows: list[dict], max_epochs: int | None = None) -> dict | None:
+    """The fastest row (int8 TFLite p50, else PyTorch p50, then MACs) within the MAC budget keeping the gain.
+
+    With ``max_epochs`` (the reference RMG-PMSI run's), a row whose training chain ran longer does
+    not qualify: the gain is defined at equal epochs, and more epochs alone raise the baseline.
+    """
+    ok = [r for r in rows if r["mac_ratio"] <= MAC_BUDGET and r.get("gain_kept") is not None
+          and r["gain_kept"] >= GAIN_GOAL and _within_epochs(r, max_epochs)]
 
     def key(r):
         lat = _p50(r["int8"].get("latency_ms"))
@@ -71,16 +80,25 @@ def verdict(rows: list[dict], ref: dict, rec: dict | None) -> str:
             f"{MAC_BUDGET}x MobileNetV2's MACs.")
     if gain <= 0:
         return head + " RMG-PMSI did not beat the baseline here, so there is no gain to keep: ship the baseline."
+    max_epochs = ref.get("epochs")
+    longer = [r for r in rows if not _within_epochs(r, max_epochs) and r.get("gain_kept") is not None]
+    note = ""
+    if longer:
+        best_longer = max(longer, key=lambda r: r["gain_kept"])
+        note = (f" Rows trained over a longer chain than the reference's {max_epochs} epochs do not qualify "
+                f"(best of them: {row_name(best_longer)}, {best_longer['top1']:.2f}% after "
+                f"{best_longer['epochs_total']} epochs); compare them with a baseline trained as long.")
     if rec is None:
-        within = [r for r in rows if r["mac_ratio"] <= MAC_BUDGET and r.get("gain_kept") is not None]
+        within = [r for r in rows if r["mac_ratio"] <= MAC_BUDGET and r.get("gain_kept") is not None
+                  and _within_epochs(r, max_epochs)]
         best = max(within, key=lambda r: r["gain_kept"], default=None)
-        more = (f" Best within the MAC budget: {row_name(best)}, {best['gain_kept']:.0f}% of the gain."
-                if best else "")
-        return head + " **No row meets both goals.**" + more
+        more = (f" Best within the MAC budget at {max_epochs or 'equal'} epochs: {row_name(best)}, "
+                f"{best['gain_kept']:.0f}% of the gain." if best else "")
+        return head + " **No row meets both goals.**" + more + note
     return (head + f" **Recommended: {row_name(rec)}** ({rec['method']}, head {rec['head']}): "
             f"{rec['top1']:.2f}% top-1, {rec['gain_kept']:.0f}% of the gain, {rec['mac_ratio']:.2f}x MobileNetV2's MACs"
             + (f", {_p50(rec['int8'].get('latency_ms')):.2f} ms int8 TFLite" if _p50(rec["int8"].get("latency_ms")) else "")
-            + ".")
+            + "." + note)
 
 
 def render(rows: list[dict], ref: dict, rec: dict | None, command: str, machine: dict, args) -> str:

@@ -63,6 +63,21 @@ def test_recommendation_is_fastest_within_budget_keeping_the_gain(rows):
     assert recommend(rows)["label"] == "light"
 
 
+def test_a_longer_training_chain_does_not_qualify(rows):
+    for r in rows:
+        r["epochs_total"] = 4
+    rows.append(_row("base-8ep", "baseline", "MobileNetV2 head", 71.0, 100, 1.0, 5.0))
+    rows[-1]["epochs_total"] = 8
+    ref = annotate(rows)
+    assert ref["epochs"] == 4
+    assert recommend(rows)["label"] == "base-8ep"  # without the epoch rule it would win
+    assert recommend(rows, ref["epochs"])["label"] == "light"
+    from fgvc_mobile.benchmarks.pareto_report import verdict
+
+    text = verdict(rows, ref, recommend(rows, ref["epochs"]))
+    assert "Recommended: light / r" in text and "best of them: base-8ep / r, 71.00% after 8 epochs" in text
+
+
 def test_no_recommendation_when_nothing_keeps_the_gain(rows):
     rows = [r for r in rows if r["label"] != "light"]
     annotate(rows)
