@@ -108,8 +108,20 @@ def deploy_graph(model: torch.nn.Module, size: int) -> tuple[torch.nn.Module, st
     return DeployModel(model, input_size=size), "export DeployModel"
 
 
-def int8_tflite_top1(ckpt: Path, out: Path, data: str, val_images: int, calib_images: int) -> tuple[float | None, str]:
-    """Top-1 of the int8 TFLite artifact via the exporter's Python API, or (None, why not)."""
+def int8_tflite_top1(ckpt: Path, out: Path, data: str, val_images: int, calib_images: int,
+                     fresh: bool = False) -> tuple[float | None, str]:
+    """Top-1 of the int8 TFLite artifact via the exporter's Python API, or (None, why not).
+
+    An export already in ``out`` from the same checkpoint, validated on as many images, is reused
+    (``fresh`` re-exports).
+    """
+    from fgvc_mobile.benchmarks.manifests import existing_int8_tflite
+
+    model, meta = load_checkpoint_model(ckpt)
+    art = None if fresh else existing_int8_tflite(out, meta["sha256"], model.default_rule, val_images)
+    if art is not None:
+        v = art["validation"]
+        return v["top1"], f"fp32 reference {v['reference_top1']:.2f} on {v['images']}"
     try:
         from fgvc_mobile.export.pipeline import ExportRequest, run_export
     except ImportError as e:
@@ -157,7 +169,7 @@ def summarize(method: str, run: Path, args, data: str) -> dict:
     out["int8_top1"], out["int8_note"] = (None, "skipped (--no-export)")
     if not args.no_export:
         out["int8_top1"], out["int8_note"] = int8_tflite_top1(
-            ckpt, run / "export", data, args.val_images, args.calib_images
+            ckpt, run / "export", data, args.val_images, args.calib_images, args.fresh_exports
         )
     return out
 
@@ -227,6 +239,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="table path without suffix (default benchmarks/results/cub100_methods)")
     p.add_argument("--quick", action="store_true", help="tiny subset, 1 epoch, 64 px: a check, not a measurement")
     p.add_argument("--no-export", action="store_true", help="skip the int8 TFLite column")
+    p.add_argument("--fresh-exports", action="store_true", help="re-export even where RUN/export is current")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for the latency column")
     p.add_argument("--reps", type=int, help="timed forwards per model (default 30, 3 with --quick)")
     p.add_argument("--val-images", type=int, help="test images for the int8 top-1 (default 0 = all; 16 with --quick)")

@@ -30,6 +30,7 @@ import torch
 
 from fgvc_mobile.benchmarks.latency import measure
 from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.benchmarks.manifests import existing_int8_tflite
 from fgvc_mobile.benchmarks.pareto_report import plot, recommend, render, update_doc
 from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.errors import FGVCError
@@ -101,22 +102,6 @@ def torch_latency(graph, size: int, threads: int, runs: int, warmup: int) -> dic
     return lat.latency_ms
 
 
-def _existing_int8(out: Path, sha: str, rule: str) -> dict | None:
-    import json
-
-    index = out / "manifest.json"
-    if not index.is_file():
-        return None
-    try:
-        d = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if (d.get("source") or {}).get("checkpoint_sha256") != sha:
-        return None
-    return next((a for a in d.get("artifacts", []) if a.get("format") == "tflite" and a.get("precision") == "int8"
-                 and a.get("inference_rule") == rule), None)
-
-
 def tflite_int8(ckpt: Path, meta: dict, rule: str, out: Path, args) -> dict:
     """Export (or reuse) the int8 TFLite artifact of ``rule``; its LiteRT latency and validated top-1."""
     from fgvc_mobile.benchmarks.inputs import InputSpec, prepare
@@ -126,7 +111,7 @@ def tflite_int8(ckpt: Path, meta: dict, rule: str, out: Path, args) -> dict:
     reason = runner.unavailable_reason()
     if reason:
         return {"note": reason}
-    art = None if args.fresh_exports else _existing_int8(out, meta["sha256"], rule)
+    art = None if args.fresh_exports else existing_int8_tflite(out, meta["sha256"], rule, args.val_images)
     if art is None:
         try:
             from fgvc_mobile.export.pipeline import ExportRequest, run_export

@@ -14,7 +14,8 @@ needs:
   the logits are unchanged afterwards;
 * rewrites for exporters, each exact or within float rounding: BatchNorm folded into the
   adjacent conv/linear, ``AdaptiveMax/AvgPool2d(1)`` replaced by global reductions (LiteRT has
-  no lowering for adaptive max pooling).
+  no lowering for adaptive max pooling), ``nn.ELU`` rewritten so that int8 calibration does not
+  see exp of large activations (:class:`BoundedELU`).
 
 Input adapters put preprocessing in the graph: ``uint8-nhwc`` takes raw 0..255 RGB in NHWC
 (what a phone camera gives) and normalises inside; ``float-nchw`` takes the normalised tensor.
@@ -113,6 +114,34 @@ def replace_global_pools(module: nn.Module) -> int:
     return n
 
 
+class BoundedELU(nn.Module):
+    """ELU as relu(x) + alpha * (exp(min(x, 0)) - 1): the same values, but exp only ever sees x <= 0.
+
+    Exporters lower ``nn.ELU`` to ``select(x > 0, x, exp(x) - 1)``, which evaluates exp(x) for the
+    positive activations too; int8 calibration then spans exp of the largest activation and the
+    negative branch (values in (-1, 0]) rounds to nothing. Measured on CMAL-Net (cub100, 500
+    images): int8 TFLite top-1 (concat rule) 64.8 with nn.ELU, 73.0 with this form (fp32: 73.2).
+    """
+
+    def __init__(self, alpha: float = 1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x) + self.alpha * (torch.exp(-torch.relu(-x)) - 1.0)
+
+
+def replace_elus(module: nn.Module) -> int:
+    """nn.ELU -> :class:`BoundedELU` (equal up to float rounding, quantizes well)."""
+    n = 0
+    for parent in list(module.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.ELU):
+                setattr(parent, name, BoundedELU(child.alpha))
+                n += 1
+    return n
+
+
 def resolve_rule(model: FGVCModel, rule: str | None) -> str:
     rules = getattr(model, "inference_rules", {}) or {}
     if not rules:
@@ -128,7 +157,7 @@ class DeployModel(nn.Module):
     """Float NCHW normalised image -> logits of one inference rule; a deep copy, eval mode."""
 
     def __init__(self, model: FGVCModel, rule: str | None = None, fold_bn: bool = True, prune: bool = True,
-                 input_size: int = 224):
+                 input_size: int = 224, rewrite_elu: bool = True):
         super().__init__()
         self.rule = resolve_rule(model, rule)
         #: backbone runs inside this one graph (CMAL's fusion crops and runs it again: 2)
@@ -139,6 +168,7 @@ class DeployModel(nn.Module):
             p.requires_grad_(False)
         self.rewrites: dict[str, object] = {}
         self.rewrites["global_pools"] = replace_global_pools(self.net)
+        self.rewrites["elus"] = replace_elus(self.net) if rewrite_elu else 0
         self.rewrites["bn_folded"] = fold_batchnorms(self.net) if fold_bn else 0
         self.rewrites["pruned"] = self._prune(input_size) if prune else []
         self.eval()

@@ -60,9 +60,11 @@ def test_pmsi_deploy_equals_training_output(pmsi, rule):
     x = _x()
     with torch.no_grad():
         expected = pmsi.apply_rule(pmsi(x), pmsi.inference_rules[rule])
-        exact = DeployModel(pmsi, rule, fold_bn=False, input_size=SIZE)(x)
+        exact = DeployModel(pmsi, rule, fold_bn=False, rewrite_elu=False, input_size=SIZE)(x)
         folded = DeployModel(pmsi, rule, input_size=SIZE)(x)
     assert torch.equal(exact, expected)  # same ops, same order: bit-identical
+    rounded = DeployModel(pmsi, rule, fold_bn=False, input_size=SIZE)(x)  # BoundedELU: float rounding only
+    assert torch.allclose(rounded, expected, rtol=1e-5, atol=1e-6)
     assert torch.allclose(folded, expected, rtol=1e-4, atol=1e-5)
     assert folded.shape == (3, 5)
 
@@ -171,3 +173,22 @@ def test_two_pass_cmal_is_one_deploy_graph_with_both_passes():
         info = pipeline_info(deploy)
         assert (info["graphs"], info["backbone_passes"]) == (1, passes)
         assert ("note" in info) == (passes > 1)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_bounded_elu_equals_elu_and_replaces_it_in_deploy_graphs(alpha):
+    from fgvc_mobile.export.deploy import BoundedELU, replace_elus
+
+    x = torch.cat([torch.linspace(-30, 30, 2001), torch.tensor([0.0, -0.0, 1e-8, -1e-8, 80.0])])
+    torch.testing.assert_close(BoundedELU(alpha)(x), nn.functional.elu(x, alpha), atol=1e-6, rtol=1e-6)
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), nn.ELU(alpha), nn.Sequential(nn.ELU()))
+    assert replace_elus(net) == 2 and not any(isinstance(m, nn.ELU) for m in net.modules())
+
+    from fgvc_mobile.models.cmal import CMALModel
+
+    model = CMALModel(4, descriptor=8).eval()
+    deploy = DeployModel(model, "concat", input_size=SIZE)
+    assert deploy.rewrites["elus"] == 6 and not any(isinstance(m, nn.ELU) for m in deploy.modules())
+    x = torch.randn(2, 3, SIZE, SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(deploy(x), model.single(x, ("concat",))["concat"], atol=1e-4, rtol=1e-4)
