@@ -9,7 +9,7 @@
   ``tflite.calibration=moving-average`` restores the library default for comparison.
 * DIV stays float (dequantize -> DIV -> quantize): the attention boxes of CMAL-Net and ELoPE
   min-max normalise heat maps, and an int8 divisor whose range reaches 0 aborts the LiteRT
-  kernel ("data[i] != zero_point"). The divisions are on a few small maps: no measurable cost.
+  kernel ("data[i] != zero_point"). The divisions act on a few small maps, not on conv features.
 * litert-torch's own PT2E int8 route is not used: in 0.10 it produced wrong logits on
   MobileNetV2 (bias scale mismatch at the final FULLY_CONNECTED). Re-checked with
   ``python -m fgvc_mobile.benchmarks.tflite_pt2e_check`` on the cub100 baseline (128 px, 200 test
