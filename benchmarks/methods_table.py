@@ -108,17 +108,16 @@ def deploy_graph(model: torch.nn.Module, size: int) -> tuple[torch.nn.Module, st
     return DeployModel(model, input_size=size), "export DeployModel"
 
 
-def int8_tflite_top1(ckpt: Path, out: Path, data: str, val_images: int, calib_images: int,
+def int8_tflite_top1(ckpt: Path, sha256: str, rule: str, out: Path, data: str, val_images: int, calib_images: int,
                      fresh: bool = False) -> tuple[float | None, str]:
     """Top-1 of the int8 TFLite artifact via the exporter's Python API, or (None, why not).
 
-    An export already in ``out`` from the same checkpoint, validated on as many images, is reused
-    (``fresh`` re-exports).
+    An export already in ``out`` from the checkpoint with this ``sha256`` and ``rule``, validated
+    on as many images, is reused (``fresh`` re-exports).
     """
     from fgvc_mobile.benchmarks.manifests import existing_int8_tflite
 
-    model, meta = load_checkpoint_model(ckpt)
-    art = None if fresh else existing_int8_tflite(out, meta["sha256"], model.default_rule, val_images)
+    art = None if fresh else existing_int8_tflite(out, sha256, rule, val_images)
     if art is not None:
         v = art["validation"]
         return v["top1"], f"fp32 reference {v['reference_top1']:.2f} on {v['images']}"
@@ -169,7 +168,7 @@ def summarize(method: str, run: Path, args, data: str) -> dict:
     out["int8_top1"], out["int8_note"] = (None, "skipped (--no-export)")
     if not args.no_export:
         out["int8_top1"], out["int8_note"] = int8_tflite_top1(
-            ckpt, run / "export", data, args.val_images, args.calib_images, args.fresh_exports
+            ckpt, meta["sha256"], model.default_rule, run / "export", data, args.val_images, args.calib_images, args.fresh_exports
         )
     return out
 

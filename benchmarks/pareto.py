@@ -177,6 +177,7 @@ def measure_run(text: str, args) -> list[dict]:
     if evaluated is None:
         raise FGVCError(f"{ckpt}: the checkpoint records no test evaluation at its best epoch {best_epoch}")
     base_macs = count_macs(RuleGraph(BaselineMobileNetV2(len(meta["classes"]))), size)
+    starts_from, epochs_total = lineage(meta)
     rows = []
     for rule in model.inference_rules:
         log.info("%s: rule %s", run, rule)
@@ -190,7 +191,7 @@ def measure_run(text: str, args) -> list[dict]:
             "torch_latency_ms": torch_latency(graph, size, args.threads, args.runs, args.warmup),
             "teacher": (meta["config"].get("distill") or {}).get("teacher"),
         }
-        row["starts_from"], row["epochs_total"] = lineage(meta)
+        row["starts_from"], row["epochs_total"] = starts_from, epochs_total
         row["int8"] = {"note": "skipped (--no-tflite)"} if args.no_tflite else \
             tflite_int8(ckpt, meta, rule, run / "pareto-export" / rule, args)
         rows.append(row)
