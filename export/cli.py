@@ -33,6 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-int8-drop", type=float, default=DEFAULT_MAX_INT8_DROP,
       help="largest allowed top-1 drop (points) of an int8 artifact vs the fp32 PyTorch model")
     a("--accept-drop", action="store_true", help="write int8 artifacts even when they exceed --max-int8-drop")
+    a("--skip-bad", action="store_true",
+      help="leave unreadable calibration/validation images out (counted in the report) instead of stopping")
     a("--android-assets", metavar="DIR", help="copy the (int8 if any) .tflite and its manifest into the app's assets")
     a("--out", default="dist", help="output folder (default dist/)")
     a("--list-formats", action="store_true", help="print the formats and the options each accepts, then exit")
@@ -51,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, out=args.out, format=args.format, int8=args.int8,
         calib_data=args.calib_data, calib_images=args.calib_images, val_data=args.val_data,
         val_images=args.val_images, input=args.input, rule=args.rule, options=args.option,
-        max_int8_drop=args.max_int8_drop, accept_drop=args.accept_drop, android_assets=args.android_assets,
+        max_int8_drop=args.max_int8_drop, accept_drop=args.accept_drop, skip_bad=args.skip_bad,
+        android_assets=args.android_assets,
         command=command_line(),
     )
     run_export(req)

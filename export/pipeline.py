@@ -54,6 +54,7 @@ class ExportRequest:
     options: list[str] = field(default_factory=list)
     max_int8_drop: float = DEFAULT_MAX_INT8_DROP
     accept_drop: bool = False
+    skip_bad: bool = False  # leave unreadable calibration/validation images out (counted) instead of stopping
     android_assets: str | None = None
     command: str = ""
 
@@ -103,9 +104,14 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     kind = input_kind(req.input)
     deploy = DeployModel(model, req.rule, input_size=pre.input_size)
-    val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images)
+    val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images,
+                         req.skip_bad)
     calib = calibration_set(_data_spec(req.calib_data, meta, "--calib-data"), meta["classes"], pre,
-                            req.calib_images) if req.int8 else None
+                            req.calib_images, req.skip_bad) if req.int8 else None
+    for option, images in (("--val-data", val), ("--calib-data", calib)):
+        if images is not None and images.skipped:
+            echo(f"warning: {option}: skipped {len(images.skipped)} unreadable image(s) (--skip-bad), "
+                 f"first {images.skipped[0]}")
     ref = reference_logits(deploy, val.images, pre)
     with torch.no_grad():
         trained = model.apply_rule(model(to_float_nchw(val.images, pre)), deploy.heads).numpy()

@@ -105,6 +105,33 @@ def test_bad_calibration_image_fails_the_export_and_writes_nothing(capsys, tmp_p
     assert not (tmp_path / "dist").exists() and not list(tmp_path.glob(".dist.export-*"))
 
 
+def test_skip_bad_exports_without_the_unreadable_images_and_counts_them(capsys, tmp_path, rel_checkpoint, messy):
+    from fgvc_mobile.data.preprocess import PreprocessConfig
+    from fgvc_mobile.export.calibration import calibration_set, validation_set
+
+    root, _, bad = messy
+    ckpt = load_checkpoint(rel_checkpoint)
+    pre = PreprocessConfig.from_dict(ckpt["preprocess"])
+    calib = calibration_set(f"folder:{root}", ckpt["classes"], pre, 0, skip_bad=True)
+    val = validation_set(f"folder:{root}", ckpt["classes"], pre, 0, skip_bad=True)
+    bad_train = {str(p) for k, p in bad.items() if k.startswith("train/")}
+    bad_test = {str(p) for k, p in bad.items() if k.startswith("test/")}
+    assert set(calib.skipped) == bad_train and not bad_train & set(calib.paths)
+    assert set(val.skipped) == bad_test and len(val) + len(val.skipped) == len(val.paths) + len(bad_test)
+    assert f"({len(bad_train)} unreadable skipped)" in calib.describe()
+    # a fixed count is filled from the next readable images of the same order
+    n = len(calib) - 2
+    assert len(calibration_set(f"folder:{root}", ckpt["classes"], pre, n, skip_bad=True)) == n
+    rc, out, err = cli(capsys, "export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--int8", "--skip-bad",
+                       "--calib-data", f"folder:{root}", "--calib-images", "0", "--val-data", f"folder:{root}",
+                       "--val-images", "0", "--out", tmp_path / "dist")
+    record("images", cases=len(bad))
+    assert rc == 0, err
+    assert f"--calib-data: skipped {len(bad_train)} unreadable image(s)" in out + err
+    report = (tmp_path / "dist" / "validation_report.md").read_text()
+    assert f"({len(bad_test)} unreadable skipped)" in report
+
+
 def test_calibration_and_validation_sets_take_odd_images(tmp_path, rel_checkpoint):
     from fgvc_mobile.data.preprocess import PreprocessConfig
     from fgvc_mobile.export.calibration import calibration_set, validation_set
