@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import logging
 import os
 import shutil
@@ -100,6 +101,7 @@ def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
 def run_export(req: ExportRequest, echo=print) -> ExportResult:
     t_start = time.perf_counter()
     formats, opts, out = _check_request(req)
+    recover_interrupted_publish(out, echo)
     model, meta = load_checkpoint_model(req.checkpoint)
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     kind = input_kind(req.input)
@@ -208,47 +210,108 @@ def _umask_permissions(root: Path) -> None:
             os.chmod(p, (0o777 if p.is_dir() else 0o666) & ~mask)
 
 
+#: in a publish's ``.previous-*`` folder: one JSON line per file about to be swapped, written before
+#: the swap, so that a publish killed half-way (SIGKILL, power loss) can be undone by the next export
+JOURNAL_NAME = "journal.jsonl"
+ASIDE_PREFIX = ".previous-"
+
+
 def _publish(tmp: Path, out: Path) -> None:
     """Move the finished files into ``out`` (the index last); a fresh ``out`` is one rename.
 
     Into an existing ``out`` each file is swapped in while the file it replaces is kept aside;
     if any move fails (read-only folder, a folder where a file should go, ...) every swap is
-    undone, so ``out`` holds either the whole new export or exactly what it held before.
+    undone, so ``out`` holds either the whole new export or exactly what it held before. Each
+    swap is journalled first: if the process dies between swaps, ``recover_interrupted_publish``
+    (run by the next export into ``out``) puts the previous export back.
     """
     _umask_permissions(tmp)
     try:
         if not out.exists():
             os.replace(tmp, out)
             return
-        aside = Path(tempfile.mkdtemp(prefix=".previous-", dir=out))
+        aside = Path(tempfile.mkdtemp(prefix=ASIDE_PREFIX, dir=out))
+        journal = open(aside / JOURNAL_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed below)
     except OSError as e:
         raise FGVCError(f"--out {out}: cannot publish the export ({e.strerror or e}); nothing in it changed") from None
     done: list[tuple[Path, Path | None]] = []  # (destination, its previous version kept aside)
     try:
-        for entry in sorted(tmp.iterdir(), key=lambda p: p.name == mf.INDEX_NAME):
-            dest = out / entry.name
-            kept = None
-            if dest.exists() or dest.is_symlink():
-                kept = aside / entry.name
-                os.replace(dest, kept)
-            done.append((dest, kept))
-            os.replace(entry, dest)
+        with journal:
+            for entry in sorted(tmp.iterdir(), key=lambda p: p.name == mf.INDEX_NAME):
+                dest = out / entry.name
+                had = dest.exists() or dest.is_symlink()
+                journal.write(json.dumps({"name": entry.name, "kept": had}) + "\n")
+                journal.flush()
+                os.fsync(journal.fileno())
+                kept = aside / entry.name if had else None
+                if kept is not None:
+                    os.replace(dest, kept)
+                done.append((dest, kept))
+                os.replace(entry, dest)
     except OSError as e:
         for dest, kept in reversed(done):
-            with contextlib.suppress(OSError):
-                if dest.exists() and not dest.is_symlink() and dest.is_dir():
-                    shutil.rmtree(dest)
-                elif dest.exists() or dest.is_symlink():
-                    dest.unlink()
-                if kept is not None:
-                    os.replace(kept, dest)
-        with contextlib.suppress(OSError):
-            aside.rmdir()  # only when everything went back
+            _undo_swap(dest, kept)
+        _remove_aside(aside)
         raise FGVCError(f"--out {out}: cannot publish the export ({e.strerror or e}); its previous files are "
                         "intact") from None
     shutil.rmtree(aside, ignore_errors=True)
     with contextlib.suppress(OSError):
         tmp.rmdir()
+
+
+def _undo_swap(dest: Path, kept: Path | None) -> None:
+    """Remove the new ``dest`` and move its previous version ``kept`` (if any) back."""
+    with contextlib.suppress(OSError):
+        if dest.exists() and not dest.is_symlink() and dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists() or dest.is_symlink():
+            dest.unlink()
+        if kept is not None:
+            os.replace(kept, dest)
+
+
+def _remove_aside(aside: Path) -> None:
+    """Drop the journal and the (then empty) aside folder; anything still kept there stays."""
+    with contextlib.suppress(OSError):
+        (aside / JOURNAL_NAME).unlink()
+    with contextlib.suppress(OSError):
+        aside.rmdir()  # only when everything went back
+
+
+def recover_interrupted_publish(out: Path, echo=print) -> int:
+    """Undo publishes into ``out`` that died between swaps; returns how many were undone.
+
+    Per journal line: a file that existed before is restored if its old version is still aside
+    (else the swap had not started and ``out`` still holds it); a file that did not exist is
+    removed. The result is exactly the export ``out`` held before the interrupted publish.
+    """
+    if not out.is_dir():
+        return 0
+    undone = 0
+    for aside in sorted(out.glob(ASIDE_PREFIX + "*")):
+        journal = aside / JOURNAL_NAME
+        if not aside.is_dir() or not journal.is_file():
+            continue
+        entries = []
+        for line in journal.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # a line cut by the kill: its swap never started
+        for e in reversed(entries):
+            name = Path(e["name"]).name  # a plain file name; never a path out of ``out``
+            kept = aside / name
+            if e["kept"] and not (kept.exists() or kept.is_symlink()):
+                continue  # killed before the old file was moved aside: out still holds it
+            _undo_swap(out / name, kept if e["kept"] else None)
+        _remove_aside(aside)
+        if aside.exists():
+            raise FGVCError(f"--out {out}: an interrupted export left {aside} that could not be undone; "
+                            "move its files back into the folder by hand")
+        undone += 1
+        echo(f"warning: --out {out}: an earlier export was interrupted while publishing; its previous files "
+             "were put back")
+    return undone
 
 
 def _android_assets(out: Path, index: dict, assets_dir: str, echo) -> None:

@@ -355,6 +355,46 @@ def test_publish_failing_at_any_step_leaves_the_previous_export(monkeypatch, tmp
     assert not [p for p in out.iterdir() if p.name.startswith(".previous-")]
 
 
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing in the process gets to clean up after it."""
+
+
+def test_publish_killed_between_any_two_renames_is_undone_by_the_next_export(monkeypatch, tmp_path, rel_dist):
+    from fgvc_mobile.export import pipeline
+
+    out = tmp_path / "dist"
+    shutil.copytree(rel_dist, out)
+    (out / "model_fp32.mlpackage").mkdir()
+    (out / "model_fp32.mlpackage" / "old.bin").write_bytes(b"old")
+    before = snapshot(out)
+    real = os.replace
+    n_moves = len(list(rel_dist.iterdir())) + 1
+    lost = 0
+    for kill_at in range(2 * n_moves):
+        calls = {"n": 0}
+
+        def replace(src, dst, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == kill_at + 1:
+                raise _Killed
+            return real(src, dst, *a, **k)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(_Killed):
+            pipeline._publish(_staged(rel_dist, tmp_path / f"try{kill_at}"), out)
+        monkeypatch.undo()
+        if kill_at:  # the first rename never ran: nothing to undo, but the journal is there
+            assert snapshot(out) != before, "the kill should have left a half-published folder"
+        messages = []
+        assert pipeline.recover_interrupted_publish(out, messages.append) == 1
+        lost += files_lost(before, out)
+        assert snapshot(out) == before, f"kill at rename {kill_at + 1}: {out} not restored"
+        assert not [p for p in out.iterdir() if p.name.startswith(".previous-")]
+        assert "were put back" in messages[0]
+    record("faults", faults_injected=2 * n_moves, files_checked=2 * n_moves * len(before), files_lost=lost)
+    assert pipeline.recover_interrupted_publish(out, print) == 0  # nothing left to undo
+
+
 def test_full_disk_during_export_for_real(capsys, tmp_path, rel_checkpoint, rel_data, rel_dist):
     size = sum(p.stat().st_size for p in rel_dist.iterdir())
     with tmpfs(tmp_path / "disk", (size + size // 2) // 1024) as disk:
