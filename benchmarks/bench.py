@@ -182,7 +182,7 @@ class _HostBench:
                 rows.append(make_row(**base, skipped_reason=str(e)))
                 continue
             params, macs = count_complexity(session.model, f["input_size"])
-            passes = session.model.backbone_passes(session.rule) if session.rule and hasattr(session.model, "backbone_passes") else 1
+            passes = session.model.backbone_passes(session.rule) if session.rule else 1
             row = make_row(**{**base, **f}, method=session.meta.get("method"), params=params, macs=macs,
                            backbone_passes=passes,
                            size_bytes=Path(checkpoint).stat().st_size,

@@ -165,7 +165,7 @@ class DeployModel(nn.Module):
         super().__init__()
         self.rule = resolve_rule(model, rule)
         #: backbone runs inside this one graph (CMAL's fusion crops and runs it again: 2)
-        self.backbone_passes = model.backbone_passes(self.rule) if hasattr(model, "backbone_passes") else 1
+        self.backbone_passes = model.backbone_passes(self.rule)
         self.heads = tuple(model.inference_rules[self.rule])
         self.net = copy.deepcopy(model).eval()
         for p in self.net.parameters():
