@@ -234,12 +234,22 @@ def pipeline_info(deploy: DeployModel) -> dict:
 
 
 def complexity(model: nn.Module, deploy: DeployModel, input_size: int) -> dict:
-    """Params and MACs of the training graph (all heads) and of the deploy graph."""
+    """Params and MACs of the training graph (all heads), of the deploy graph, and of a plain
+    MobileNetV2 classifier at the same size: the cost a phone app compares against
+    (docs/deploy_cost.md; ``MAC_BUDGET`` is the multiple a phone model should stay within)."""
+    from fgvc_mobile.models.fgvc import BaselineMobileNetV2
+    from fgvc_mobile.models.presets import MAC_BUDGET
+
+    plain = BaselineMobileNetV2(model.num_classes, model.backbone.width_mult).eval()
+    deploy_macs, plain_macs = count_macs(deploy, input_size), count_macs(plain, input_size)
     return {
         "train_params": count_params(model),
         "train_macs": count_macs(model, input_size),
         "deploy_params": count_params(deploy),
-        "deploy_macs": count_macs(deploy, input_size),
+        "deploy_macs": deploy_macs,
+        "mobilenet_v2_macs": plain_macs,
+        "x_mobilenet_v2": deploy_macs / plain_macs,
+        "phone_mac_budget": MAC_BUDGET,
     }
 
 

@@ -126,8 +126,12 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
         "pipeline": pipeline_info(deploy),
         "deploy_equality": float(np.abs(trained - ref).max()) if len(ref) else 0.0,
     }
-    echo(f"deploy graph: rule {deploy.rule}, {summary['complexity']['deploy_params']:,} params, "
-         f"{summary['complexity']['deploy_macs']:,} MACs; reference top-1 {ref_top1:.2f}% on {val.describe()}")
+    c = summary["complexity"]
+    echo(f"deploy graph: rule {deploy.rule}, {c['deploy_params']:,} params, {c['deploy_macs']:,} MACs "
+         f"({c['x_mobilenet_v2']:.2f}x MobileNetV2); reference top-1 {ref_top1:.2f}% on {val.describe()}")
+    if c["x_mobilenet_v2"] > c["phone_mac_budget"]:
+        echo(f"note: the deploy graph costs more than the {c['phone_mac_budget']}x MobileNetV2 a phone model "
+             "should stay within; docs/deploy_cost.md lists cheaper choices and what they cost in accuracy")
 
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.export-", dir=out.parent))

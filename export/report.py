@@ -100,6 +100,11 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict]) -> str:
         "|---|---:|---:|",
         f"| training model (all heads) | {c['train_params']:,} | {c['train_macs']:,} |",
         f"| deploy graph (rule `{s['rule']}`) | {c['deploy_params']:,} | {c['deploy_macs']:,} |",
+        *([f"| plain MobileNetV2 classifier (reference) | | {c['mobilenet_v2_macs']:,} |", "",
+           f"The deploy graph costs {c['x_mobilenet_v2']:.2f}x MobileNetV2's MACs"
+           + (f", more than the {c['phone_mac_budget']}x a phone model should stay within "
+              "(docs/deploy_cost.md lists cheaper choices)." if c["x_mobilenet_v2"] > c["phone_mac_budget"] else ".")]
+          if "mobilenet_v2_macs" in c else []),
         "",
         f"Rewrites: {s['rewrites']}. Deploy graph vs the training model's `{s['rule']}` output on the "
         f"validation images: max |diff| {s['deploy_equality']:.2e} (BatchNorm folding changes float rounding only).",

@@ -91,6 +91,19 @@ def test_concat_rule_never_computes_aux_classifiers(pmsi):
     assert c["deploy_macs"] < cc["deploy_macs"] <= c["train_macs"]
 
 
+def test_complexity_compares_with_a_plain_mobilenet_v2_of_the_same_classes(pmsi):
+    base = BaselineMobileNetV2(pmsi.num_classes).eval()
+    c_base = complexity(base, DeployModel(base, input_size=SIZE), SIZE)
+    assert c_base["x_mobilenet_v2"] == pytest.approx(1.0, rel=1e-3)  # BN folding removes no MACs counted
+    c = complexity(pmsi, DeployModel(pmsi, "concat", input_size=SIZE), SIZE)
+    assert c["mobilenet_v2_macs"] == c_base["mobilenet_v2_macs"]
+    assert c["x_mobilenet_v2"] == pytest.approx(c["deploy_macs"] / c_base["deploy_macs"], rel=1e-3)
+    assert c["x_mobilenet_v2"] < c["phone_mac_budget"]  # this fixture's heads are tiny
+    released = PMSIModel(pmsi.num_classes).eval()
+    c_rel = complexity(released, DeployModel(released, "concat", input_size=SIZE), SIZE)
+    assert c_rel["x_mobilenet_v2"] > c_rel["phone_mac_budget"]  # the released heads are over the phone budget
+
+
 def test_training_model_is_not_mutated(pmsi):
     before = copy.deepcopy(pmsi.state_dict())
     pmsi.train()
