@@ -11,12 +11,10 @@ MobileNetV2's; PyTorch fp32 CPU latency of that graph; LiteRT (XNNPACK) latency 
 TFLite export (exporter's Python API; the top-1 is its validation on the test split). Latencies are
 batch 1, the median of --runs timed runs after --warmup, with --threads threads.
 
-"Gain kept" is (top-1 - baseline) / (RMG-PMSI - baseline), RMG-PMSI being the best rule of the
-best run with the released heads and the baseline the one trained as many epochs. The
-recommendation is the fastest row within 1.3x MobileNetV2's MACs that keeps >= 80% of the gain; a
-row whose training chain (own epochs + its teacher's or init run's) is longer than the reference's
-must also beat a baseline trained as long as that chain by >= 80% of the gain (give such baselines
-as runs: more epochs alone raise the baseline). Writes OUT.md, OUT.json and OUT.png; --doc also fills the marked table
+"Gain kept" is (top-1 - baseline) / (RMG-PMSI - baseline) at equal epochs: the references are the
+baseline and released-heads RMG-PMSI runs (best rule) trained as long as the row's whole chain
+(own epochs + its teacher's or init run's), see ``annotate``; give a baseline run per schedule you
+compare at. The recommendation is the fastest row within 1.3x MobileNetV2's MACs keeping >= 80%. Writes OUT.md, OUT.json and OUT.png; --doc also fills the marked table
 in that Markdown file.
 """
 
@@ -202,33 +200,43 @@ def measure_run(text: str, args) -> list[dict]:
 
 
 def annotate(rows: list[dict]) -> dict:
-    """Add gain kept, the margin over an equally trained baseline and Pareto flags in place;
-    returns the references used.
+    """Add gain kept, the references it used and Pareto flags in place; returns the references.
 
-    The gain is RMG-PMSI's (best released-heads row) over the baseline trained as many epochs
-    (the issue's "same epochs"); where several baselines are given, each row is also compared with
-    the one trained as long as the row's whole chain (``vs_baseline_chain``), so a student that
-    also paid for its teacher's epochs is measured against a baseline that had as many.
+    The issue's gain is measured at equal epochs, so each row is compared with the references
+    trained as long as its whole chain (own epochs + its teacher's or init run's): gain kept =
+    (top-1 - baseline of that length) / (RMG-PMSI of that length - that baseline). Where no
+    RMG-PMSI run of that length is given, the main gain (best released-heads run vs the baseline
+    trained as long) is the denominator; where no baseline of that length is given, the row is
+    judged against the main references only if its chain is no longer than theirs (more epochs
+    alone raise the baseline), else it gets no gain kept.
     """
     full = [r for r in rows if r["method"] == "rmg-pmsi" and r["head"] == "released" and r["top1"] is not None]
-    best = max(full, key=lambda r: r["top1"], default=None)
-    ref = {"rmg_pmsi": best and best["top1"], "rmg_pmsi_rule": best and best["rule"],
-           "rmg_pmsi_label": best and best["label"], "epochs": best and best.get("epochs_total")}
     bases = [r for r in rows if r["method"] == "baseline" and r["top1"] is not None]
-    by_epochs = {}
+    base_at, full_at = {}, {}
     for r in bases:  # the first baseline given for a schedule is its reference
-        by_epochs.setdefault(r.get("epochs_total"), r)
-    base = by_epochs.get(ref["epochs"]) or (bases[0] if bases else None)
-    ref["baseline"] = base and base["top1"]
-    ref["baseline_label"] = base and base["label"]
-    ref["baseline_epochs"] = base and base.get("epochs_total")
-    ref["baselines_by_epochs"] = {e: r["top1"] for e, r in by_epochs.items() if e is not None}
+        base_at.setdefault(r.get("epochs_total"), r)
+    for r in full:  # the best rule of the released-heads runs of a schedule
+        if r.get("epochs_total") not in full_at or r["top1"] > full_at[r.get("epochs_total")]["top1"]:
+            full_at[r.get("epochs_total")] = r
+    best = max(full, key=lambda r: r["top1"], default=None)
+    main_base = (base_at.get(best.get("epochs_total")) if best else None) or (bases[0] if bases else None)
+    ref = {"rmg_pmsi": best and best["top1"], "rmg_pmsi_rule": best and best["rule"],
+           "rmg_pmsi_label": best and best["label"], "epochs": best and best.get("epochs_total"),
+           "baseline": main_base and main_base["top1"], "baseline_label": main_base and main_base["label"]}
     gain = (ref["rmg_pmsi"] - ref["baseline"]) if None not in (ref["baseline"], ref["rmg_pmsi"]) else None
     ref["gain"] = gain
     for r in rows:
-        r["gain_kept"] = 100.0 * (r["top1"] - ref["baseline"]) / gain if gain and gain > 0 and r["top1"] is not None else None
-        same = ref["baselines_by_epochs"].get(r.get("epochs_total"))
-        r["vs_baseline_chain"] = r["top1"] - same if same is not None and r["top1"] is not None else None
+        chain = r.get("epochs_total")
+        b, f = base_at.get(chain), full_at.get(chain)
+        if b is None and (ref["epochs"] is None or chain is None or chain <= ref["epochs"]):
+            b = main_base
+        if b is not None and f is not None and f["top1"] > b["top1"]:
+            denom, rl = f["top1"] - b["top1"], f
+        else:
+            denom, rl = gain, best
+        ok = b is not None and denom is not None and denom > 0 and r["top1"] is not None
+        r["gain_kept"] = 100.0 * (r["top1"] - b["top1"]) / denom if ok else None
+        r["compared_with"] = f"{b['label']} / {rl['label']}" if ok else None
         lat = (r["int8"].get("latency_ms") or {}).get("p50")
         r["pareto_macs"] = _non_dominated(r, rows, lambda x: x["macs"])
         r["pareto_latency"] = lat is not None and _non_dominated(r, rows, lambda x: (x["int8"].get("latency_ms") or {}).get("p50"))
@@ -290,7 +298,7 @@ def main(argv=None) -> int:
         p.error("give run folders, or --quick")
     rows = [row for text in folders for row in measure_run(text, args)]
     ref = annotate(rows)
-    rec = recommend(rows, ref.get("epochs"), ref.get("gain"))
+    rec = recommend(rows)
     command = "python -m fgvc_mobile.benchmarks.pareto " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
     machine = describe_host(threads=args.threads)
@@ -299,7 +307,7 @@ def main(argv=None) -> int:
     atomic_write_json(f"{out}.json", {"command": command.strip(), "machine": machine, "references": ref,
                                       "recommendation": rec and {"label": rec["label"], "rule": rec["rule"]},
                                       "rows": rows})
-    png = plot(rows, f"{out}.png")
+    png = plot(rows, f"{out}.png", ref)
     if args.doc:
         update_doc(args.doc, md)
     print(f"wrote {out}.md, {out}.json" + (f", {png}" if png else "") + (f"; filled {args.doc}" if args.doc else ""))
