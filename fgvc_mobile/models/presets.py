@@ -32,8 +32,8 @@ PMSI_HEAD_PRESETS: dict[str, dict] = {
 }
 
 #: the preset built to fit a phone's MAC budget (<= MAC_BUDGET x MobileNetV2). Whether it keeps
-#: RMG-PMSI's accuracy gain is measured, not assumed: at the 4-epoch cub100 setting it did not
-#: (docs/deploy_cost.md, benchmarks/results/cub100_pareto.md)
+#: RMG-PMSI's accuracy gain is measured, not assumed: on cub100 it kept none at 4 epochs and about
+#: a third at 8 (docs/deploy_cost.md, benchmarks/results/cub100_pareto.md)
 PHONE_PRESET = "light"
 
 #: the deploy graph of a phone model may cost at most this multiple of MobileNetV2's MACs
