@@ -53,14 +53,24 @@ QUICK_RUNS = [
 ]
 
 
-def head_name(meta: dict) -> str:
-    """The preset a run used (by name, or recognised from its kwargs), else the differing kwargs."""
+def head_name(meta: dict, rule: str | None = None) -> str:
+    """The preset a run used (by name, or recognised from its kwargs), else the differing kwargs.
+
+    A model with a twin head set names the twin for ``twin_*`` rules ("light twin") and marks its
+    released heads as trained beside one, so they are not taken for a plain RMG-PMSI reference.
+    """
     if meta["method"] not in ("rmg-pmsi", "pmg"):
         return "MobileNetV2 head" if meta["method"] in ("baseline", "distill") else "-"
-    named = (meta.get("config") or {}).get("model", {}).get("preset")
-    if named:
-        return named
     kw = meta["model_kwargs"]
+    twin = kw.get("twin")
+    if twin and rule is not None and rule.startswith("twin_"):
+        return f"{_preset_of(twin)} twin"
+    named = (meta.get("config") or {}).get("model", {}).get("preset")
+    own = named or _preset_of(kw)
+    return f"{own} (beside a {_preset_of(twin)} twin)" if twin else own
+
+
+def _preset_of(kw: dict) -> str:
     for name, preset in PMSI_HEAD_PRESETS.items():
         if all(_same(kw.get(k), v) for k, v in preset.items()):
             return name
@@ -185,7 +195,7 @@ def measure_run(text: str, args) -> list[dict]:
         graph, how = deploy_graph(model, rule, size)
         macs = count_macs(graph, size)
         row = {
-            "label": label or run.name, "run": str(run), "method": meta["method"], "head": head_name(meta),
+            "label": label or run.name, "run": str(run), "method": meta["method"], "head": head_name(meta, rule),
             "rule": rule, "deploy_rule": rule == model.default_rule, "input_size": size,
             "top1": evaluated.get(f"top1/{rule}"), "n_test": evaluated["n_test"], "best_epoch": best_epoch,
             "params": count_params(graph), "macs": macs, "mac_ratio": macs / base_macs, "graph": how,

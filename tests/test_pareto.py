@@ -141,3 +141,22 @@ def test_command_on_tiny_checkpoints(tiny_folder, tmp_path):
     assert rows[("rmg-pmsi", "concat")]["macs"] > rows[("base", "classifier")]["macs"]
     assert (tmp_path / "p.png").stat().st_size > 0
     assert "rmg-pmsi / combined" in doc.read_text() and "rmg-pmsi / combined" in (tmp_path / "p.md").read_text()
+
+
+def test_head_names_of_a_twin_run_keep_it_out_of_the_references():
+    from fgvc_mobile.benchmarks.pareto import head_name
+    from fgvc_mobile.methods.base import get_method
+
+    kw = get_method("rmg-pmsi").resolve_model_kwargs({"twin": "light"})
+    meta = {"method": "rmg-pmsi", "model_kwargs": kw, "config": {"model": {"twin": "light"}}}
+    assert head_name(meta, "twin_concat") == "light twin"
+    assert head_name(meta, "concat") == "released (beside a light twin)"
+    plain = {"method": "rmg-pmsi", "model_kwargs": get_method("rmg-pmsi").resolve_model_kwargs({}), "config": {}}
+    assert head_name(plain, "concat") == "released"
+    rows = [_row("base", "baseline", "MobileNetV2 head", 60.0, 100, 1.0, 5.0),
+            _row("full", "rmg-pmsi", head_name(plain, "concat"), 70.0, 745, 7.45, 30.0, rule="concat"),
+            _row("tw", "rmg-pmsi", head_name(meta, "concat"), 75.0, 746, 7.46, 30.0, rule="concat"),
+            _row("tw", "rmg-pmsi", head_name(meta, "twin_concat"), 69.0, 122, 1.23, 7.0, rule="twin_concat")]
+    ref = annotate(rows)
+    assert ref["rmg_pmsi_label"] == "full" and rows[-1]["gain_kept"] == pytest.approx(90.0)
+    assert recommend(rows) is rows[-1]

@@ -16,10 +16,10 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import Recipe, register
+from fgvc_mobile.methods.losses import kd_loss
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2
 from fgvc_mobile.rmg import recursive_mosaic
 
@@ -27,14 +27,6 @@ log = logging.getLogger("fgvc_mobile.distill")
 
 #: keys of TrainConfig.distill (``--teacher`` fills ``teacher``)
 DISTILL_KEYS = ("teacher",)
-
-
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(p_teacher || p_student) of the temperature-T softmaxes, averaged over the batch."""
-    t = float(temperature)
-    log_p_s = F.log_softmax(student_logits.float() / t, dim=1)
-    log_p_t = F.log_softmax(teacher_logits.float() / t, dim=1)
-    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)
 
 
 def distill_loss(student_logits, teacher_logits, labels, criterion, temperature, kd_weight, ce_weight):

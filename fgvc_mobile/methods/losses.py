@@ -85,3 +85,12 @@ def class_mean_loss(
     d2 = ((mp[i] - mp[j]) ** 2).sum(dim=1)
     l_b = gamma / (4 * len(i)) * (margin - d2).clamp_min(0).pow(2).sum()
     return l_w, l_b, mu
+
+
+def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(p_teacher || p_student) of the temperature-T softmaxes, averaged over the batch
+    (Hinton et al. 2015; T^2 keeps the soft targets' gradient scale independent of T)."""
+    t = float(temperature)
+    log_p_s = F.log_softmax(student_logits.float() / t, dim=1)
+    log_p_t = F.log_softmax(teacher_logits.float() / t, dim=1)
+    return F.kl_div(log_p_s, log_p_t, reduction="batchmean", log_target=True) * (t * t)

@@ -11,7 +11,7 @@ import math
 
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import register
-from fgvc_mobile.methods.progressive import ProgressiveRecipe
+from fgvc_mobile.methods.progressive import TWIN_OPTIONS, ProgressiveRecipe
 from fgvc_mobile.rmg import jigsaw
 
 
@@ -21,7 +21,8 @@ class PMG(ProgressiveRecipe):
     description = "PMG (Du et al. 2020): jigsaw n=8,4,2 then the original image, stage heads without MSI, 4 steps per batch"
     schedule_key = "granularities"
     model_defaults = {**ProgressiveRecipe.model_defaults, "msi": False}
-    option_defaults = {"granularities": [8, 4, 2, 1], "loss_weights": [1.0, 1.0, 1.0, 2.0], "per_image": False}
+    option_defaults = {"granularities": [8, 4, 2, 1], "loss_weights": [1.0, 1.0, 1.0, 2.0], "per_image": False,
+                       **TWIN_OPTIONS}
 
     def check_input_size(self, input_size, options):
         self.check_schedule(options)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import register
-from fgvc_mobile.methods.progressive import ProgressiveRecipe
+from fgvc_mobile.methods.progressive import TWIN_OPTIONS, ProgressiveRecipe
 from fgvc_mobile.rmg import recursive_mosaic
 
 
@@ -19,7 +19,8 @@ class RMGPMSI(ProgressiveRecipe):
     name = "rmg-pmsi"
     description = "RMG-PMSI (Wu et al. 2022): recursive mosaics r=3,2,1,0, MSI-gated stage heads, 4 steps per batch"
     schedule_key = "levels"
-    option_defaults = {"levels": [3, 2, 1, 0], "loss_weights": [1.0, 1.0, 1.0, 2.0], "per_image": False}
+    option_defaults = {"levels": [3, 2, 1, 0], "loss_weights": [1.0, 1.0, 1.0, 2.0], "per_image": False,
+                       **TWIN_OPTIONS}
 
     def check_input_size(self, input_size, options):
         self.check_schedule(options)

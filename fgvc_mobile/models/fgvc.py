@@ -60,10 +60,61 @@ class BaselineMobileNetV2(FGVCModel):
         return {"classifier": self.classifier(self.dropout(f))}
 
 
+#: prefix of the heads of a PMSI model's twin head set (``twin=...``)
+TWIN = "twin_"
+
+
+def _pmsi_heads(chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout):
+    """Smooth convs, MSI gate (or None), stage classifiers and concat classifier of one head set."""
+    strides = (tap_stride,) * len(chs) if isinstance(tap_stride, int) else tuple(tap_stride)
+    smooth_convs = nn.ModuleList(SmoothConv(c, feature_size, descriptor, smooth, st) for c, st in zip(chs, strides))
+    gate = MSIGate(descriptor, feature_size, len(chs), msi_dropout) if msi else None
+    aux = nn.ModuleList(BNClassifier(descriptor, feature_size, num_classes) for _ in chs)
+    return smooth_convs, gate, aux, BNClassifier(len(chs) * descriptor, feature_size, num_classes)
+
+
+def _descriptors(smooth: nn.ModuleList, msi: nn.Module | None, taps: list[torch.Tensor]) -> list[torch.Tensor]:
+    xs = [sm(t) for sm, t in zip(smooth, taps)]
+    return msi(xs) if msi is not None else xs
+
+
+def _logits(aux: nn.ModuleList, concat: nn.Module, ms: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
+    out = {}
+    for h in heads:
+        if h == "concat":
+            out[h] = concat(torch.cat(ms, dim=1))
+        else:
+            i = int(h[len("aux_stage"):]) - 1
+            out[h] = aux[i](ms[i])
+    return out
+
+
+class PMSIHeadSet(nn.Module):
+    """One PMSI head set (smooth convs, MSI gate, stage and concat classifiers) on given taps."""
+
+    def __init__(self, chs, num_classes: int, feature_size: int = 320, descriptor: int = 640, smooth: str = "full",
+                 tap_stride: tuple[int, int, int] | int = 1, msi: bool = True, msi_dropout: float = 0.5):
+        super().__init__()
+        self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
+            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout)
+
+    def descriptors(self, taps: list[torch.Tensor]) -> list[torch.Tensor]:
+        """m_1..m_3: the (MSI-gated) pooled descriptors of the three taps."""
+        return _descriptors(self.smooth, self.msi, taps)
+
+    def logits(self, ms: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
+        """Logits of ``heads`` (``aux_stageN`` / ``concat``) from the descriptors."""
+        return _logits(self.aux_classifiers, self.concat_classifier, ms, heads)
+
+
 class PMSIModel(FGVCModel):
     """RMG-PMSI: smooth conv per tap, MSI gate, three stage classifiers and a concat classifier.
 
     ``msi=False`` gives PMG's heads (same smooth convs and classifiers, no interaction gate).
+    ``twin`` (head keyword arguments, e.g. the ``light`` preset's) adds a second, cheaper head set
+    on the same taps, trained beside the released heads in every phase and deployable on its own
+    (rules ``twin_concat``, the default, and ``twin_combined``): the backbone is shaped by the
+    released heads while the deploy graph pays only for the twin's.
     """
 
     inference_rules = {
@@ -81,41 +132,48 @@ class PMSIModel(FGVCModel):
         tap_stride: tuple[int, int, int] | int = 1,
         msi: bool = True,
         msi_dropout: float = 0.5,
+        twin: dict | None = None,
     ):
         super().__init__(num_classes, width_mult)
-        strides = (tap_stride,) * 3 if isinstance(tap_stride, int) else tuple(tap_stride)
         chs = [t.num_chs for t in self.backbone.feature_info]
-        self.smooth = nn.ModuleList(
-            SmoothConv(c, feature_size, descriptor, smooth, s) for c, s in zip(chs, strides)
-        )
-        self.msi = MSIGate(descriptor, feature_size, len(chs), msi_dropout) if msi else None
-        self.aux_classifiers = nn.ModuleList(BNClassifier(descriptor, feature_size, num_classes) for _ in chs)
-        self.concat_classifier = BNClassifier(len(chs) * descriptor, feature_size, num_classes)
+        # the released head set keeps its own attribute names (checkpoints of earlier runs load)
+        self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
+            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout)
+        self.twin = None
+        if twin:
+            unknown = set(twin) - {"feature_size", "descriptor", "smooth", "tap_stride", "msi", "msi_dropout"}
+            if unknown:
+                raise ValueError(f"twin head options {sorted(unknown)} are unknown")
+            self.twin = PMSIHeadSet(chs, num_classes, **{"msi": msi, "msi_dropout": msi_dropout, **twin})
+            own = {TWIN + r: tuple(TWIN + h for h in heads) for r, heads in type(self).inference_rules.items()}
+            self.inference_rules = {**own, **type(self).inference_rules}  # twin_concat first: the default
 
     def descriptors(self, x: torch.Tensor) -> list[torch.Tensor]:
         """m_1..m_3: the (MSI-gated) pooled descriptors of the three taps."""
-        xs = [sm(t) for sm, t in zip(self.smooth, self.backbone(x))]
-        return self.msi(xs) if self.msi is not None else xs
+        return _descriptors(self.smooth, self.msi, self.backbone(x))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        ms = self.descriptors(x)
-        out = {f"aux_stage{i + 1}": clf(m) for i, (clf, m) in enumerate(zip(self.aux_classifiers, ms))}
-        out["concat"] = self.concat_classifier(torch.cat(ms, dim=1))
+        taps = self.backbone(x)
+        names = type(self).inference_rules["combined"]
+        out = _logits(self.aux_classifiers, self.concat_classifier, _descriptors(self.smooth, self.msi, taps), names)
+        if self.twin is not None:
+            out.update({TWIN + h: v for h, v in self.twin.logits(self.twin.descriptors(taps), names).items()})
         return out
 
     def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
-        """Logits of ``rule`` computing only its heads (``concat`` never runs the aux classifiers).
+        """Logits of ``rule`` computing only its heads (``concat`` never runs the aux classifiers,
+        ``twin_*`` never runs the released heads).
 
         Used by the export deploy graph; the sum order is ``apply_rule``'s, so the result equals
         ``apply_rule(forward(x), heads)`` exactly.
         """
         heads = self.inference_rules[rule]
-        ms = self.descriptors(x)
+        taps = self.backbone(x)
         out = {}
-        for h in heads:
-            if h == "concat":
-                out[h] = self.concat_classifier(torch.cat(ms, dim=1))
-            else:
-                i = int(h[len("aux_stage"):]) - 1
-                out[h] = self.aux_classifiers[i](ms[i])
+        mine = [h for h in heads if not h.startswith(TWIN)]
+        if mine:
+            out.update(_logits(self.aux_classifiers, self.concat_classifier, _descriptors(self.smooth, self.msi, taps), mine))
+        twins = [h[len(TWIN):] for h in heads if h.startswith(TWIN)]
+        if twins:
+            out.update({TWIN + h: v for h, v in self.twin.logits(self.twin.descriptors(taps), twins).items()})
         return self.apply_rule(out, heads)

@@ -77,8 +77,8 @@ def used_params(graph: nn.Module, input_size: int) -> int:
 
 def deploy_cost(model: nn.Module, input_size: int, rule: str | None = None) -> dict:
     """Params used and MACs (batch 1) of ``model``'s deploy graph for ``rule`` at ``input_size``."""
-    graph = RuleGraph(model, rule)
-    return {"params": used_params(graph, input_size), "macs": count_macs(graph, input_size)}
+    graph = RuleGraph(model, rule).train(model.training)  # a new wrapper is in train mode: restoring it
+    return {"params": used_params(graph, input_size), "macs": count_macs(graph, input_size)}  # must not flip model
 
 
 def preset_table(num_classes: int = 200, sizes=(224, 448), rule: str = "concat") -> list[dict]:
