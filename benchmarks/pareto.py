@@ -49,6 +49,7 @@ QUICK_RUNS = [
     ("baseline", "baseline", {}),
     ("rmg-pmsi", "rmg-pmsi", {}),
     *[(f"rmg-pmsi-{p}", "rmg-pmsi", {"preset": p}) for p in PMSI_HEAD_PRESETS if p != "released"],
+    ("rmg-pmsi-twin-light", "rmg-pmsi", {"twin": "light"}),
     ("distill", "distill", {}),
 ]
 
