@@ -14,8 +14,9 @@ batch 1, the median of --runs timed runs after --warmup, with --threads threads.
 "Gain kept" is (top-1 - baseline) / (RMG-PMSI - baseline) at equal epochs: the references are the
 baseline and released-heads RMG-PMSI runs (best rule) trained as long as the row's whole chain
 (own epochs + its teacher's or init run's), see ``annotate``; give a baseline run per schedule you
-compare at. The recommendation is the fastest row within 1.3x MobileNetV2's MACs keeping >= 80%. Writes OUT.md, OUT.json and OUT.png; --doc also fills the marked table
-in that Markdown file.
+compare at. The recommendation is the fastest row within 1.3x MobileNetV2's MACs keeping
+>= 80%. Writes OUT.md, OUT.json and OUT.png; --doc also fills the marked table in that Markdown
+file.
 """
 
 from __future__ import annotations
