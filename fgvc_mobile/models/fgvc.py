@@ -73,38 +73,34 @@ def _pmsi_heads(chs, num_classes, feature_size, descriptor, smooth, tap_stride, 
     return smooth_convs, gate, aux, BNClassifier(len(chs) * descriptor, feature_size, num_classes)
 
 
-def _descriptors(smooth: nn.ModuleList, msi: nn.Module | None, taps: list[torch.Tensor]) -> list[torch.Tensor]:
-    xs = [sm(t) for sm, t in zip(smooth, taps)]
-    return msi(xs) if msi is not None else xs
-
-
-def _logits(aux: nn.ModuleList, concat: nn.Module, ms: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
+def _head_set_logits(hs: nn.Module, taps: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
+    """Logits of ``heads`` (``aux_stageN`` / ``concat``) of the head set ``hs`` (anything holding
+    ``smooth``, ``msi``, ``aux_classifiers``, ``concat_classifier``) on the backbone's taps."""
+    ms = _descriptors(hs, taps)
     out = {}
     for h in heads:
         if h == "concat":
-            out[h] = concat(torch.cat(ms, dim=1))
+            out[h] = hs.concat_classifier(torch.cat(ms, dim=1))
         else:
             i = int(h[len("aux_stage"):]) - 1
-            out[h] = aux[i](ms[i])
+            out[h] = hs.aux_classifiers[i](ms[i])
     return out
 
 
+def _descriptors(hs: nn.Module, taps: list[torch.Tensor]) -> list[torch.Tensor]:
+    """m_1..m_3: the (MSI-gated) pooled descriptors of the taps."""
+    xs = [sm(t) for sm, t in zip(hs.smooth, taps)]
+    return hs.msi(xs) if hs.msi is not None else xs
+
+
 class PMSIHeadSet(nn.Module):
-    """One PMSI head set (smooth convs, MSI gate, stage and concat classifiers) on given taps."""
+    """One PMSI head set (smooth convs, MSI gate, stage and concat classifiers): a model's twin."""
 
     def __init__(self, chs, num_classes: int, feature_size: int = 320, descriptor: int = 640, smooth: str = "full",
                  tap_stride: tuple[int, int, int] | int = 1, msi: bool = True, msi_dropout: float = 0.5):
         super().__init__()
         self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
             chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout)
-
-    def descriptors(self, taps: list[torch.Tensor]) -> list[torch.Tensor]:
-        """m_1..m_3: the (MSI-gated) pooled descriptors of the three taps."""
-        return _descriptors(self.smooth, self.msi, taps)
-
-    def logits(self, ms: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
-        """Logits of ``heads`` (``aux_stageN`` / ``concat``) from the descriptors."""
-        return _logits(self.aux_classifiers, self.concat_classifier, ms, heads)
 
 
 class PMSIModel(FGVCModel):
@@ -150,15 +146,23 @@ class PMSIModel(FGVCModel):
 
     def descriptors(self, x: torch.Tensor) -> list[torch.Tensor]:
         """m_1..m_3: the (MSI-gated) pooled descriptors of the three taps."""
-        return _descriptors(self.smooth, self.msi, self.backbone(x))
+        return _descriptors(self, self.backbone(x))
+
+    def _head_logits(self, taps: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
+        """Logits of ``heads``: the released set's by name, the twin's with the ``twin_`` prefix;
+        a set none of whose heads is asked for is not run."""
+        out = {}
+        for hs, prefix in ((self, ""), (self.twin, TWIN)):
+            names = [h[len(prefix):] for h in heads if h.startswith(TWIN) == bool(prefix)]
+            if names:
+                out.update({prefix + h: v for h, v in _head_set_logits(hs, taps, names).items()})
+        return out
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        taps = self.backbone(x)
-        names = type(self).inference_rules["combined"]
-        out = _logits(self.aux_classifiers, self.concat_classifier, _descriptors(self.smooth, self.msi, taps), names)
+        heads = type(self).inference_rules["combined"]
         if self.twin is not None:
-            out.update({TWIN + h: v for h, v in self.twin.logits(self.twin.descriptors(taps), names).items()})
-        return out
+            heads = heads + self.inference_rules[TWIN + "combined"]
+        return self._head_logits(self.backbone(x), heads)
 
     def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
         """Logits of ``rule`` computing only its heads (``concat`` never runs the aux classifiers,
@@ -168,12 +172,4 @@ class PMSIModel(FGVCModel):
         ``apply_rule(forward(x), heads)`` exactly.
         """
         heads = self.inference_rules[rule]
-        taps = self.backbone(x)
-        out = {}
-        mine = [h for h in heads if not h.startswith(TWIN)]
-        if mine:
-            out.update(_logits(self.aux_classifiers, self.concat_classifier, _descriptors(self.smooth, self.msi, taps), mine))
-        twins = [h[len(TWIN):] for h in heads if h.startswith(TWIN)]
-        if twins:
-            out.update({TWIN + h: v for h, v in self.twin.logits(self.twin.descriptors(taps), twins).items()})
-        return self.apply_rule(out, heads)
+        return self.apply_rule(self._head_logits(self.backbone(x), heads), heads)

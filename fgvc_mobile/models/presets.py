@@ -77,8 +77,9 @@ def used_params(graph: nn.Module, input_size: int) -> int:
 
 def deploy_cost(model: nn.Module, input_size: int, rule: str | None = None) -> dict:
     """Params used and MACs (batch 1) of ``model``'s deploy graph for ``rule`` at ``input_size``."""
-    graph = RuleGraph(model, rule).train(model.training)  # a new wrapper is in train mode: restoring it
-    return {"params": used_params(graph, input_size), "macs": count_macs(graph, input_size)}  # must not flip model
+    # a new wrapper is in train mode; counting restores the wrapper's mode, so give it the model's
+    graph = RuleGraph(model, rule).train(model.training)
+    return {"params": used_params(graph, input_size), "macs": count_macs(graph, input_size)}
 
 
 def preset_table(num_classes: int = 200, sizes=(224, 448), rule: str = "concat") -> list[dict]:
