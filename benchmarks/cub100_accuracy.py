@@ -55,6 +55,7 @@ def summarize(run: Path, data: str) -> dict:
         "method": meta["method"],
         "run": str(run),
         "best_epoch": meta["best"]["epoch"],
+        "selected_on": meta["best"].get("split", "test"),
         "epochs": len(hist),
         "metrics": metrics,
         "seconds_per_epoch": sum(h["train_seconds"] for h in train_rows) / max(1, len(train_rows)),
@@ -77,7 +78,7 @@ def render(rows: list[dict], command: str, machine: dict) -> str:
     lines += [
         f"Setting (same for both): {cfg['img_size']} px (resize {cfg['resize']}), {cfg['epochs']} epochs, batch "
         f"{cfg['batch_size']}, SGD lr {cfg['lr']} backbone / x{cfg['head_lr_mult']} heads, cosine, backbone frozen "
-        f"{cfg['freeze_backbone_epochs']} epoch(s), seed {cfg['seed']}. Test split: {rows[0]['metrics']['n_test']} images.",
+        f"{cfg['freeze_backbone_epochs']} epoch(s), seed {cfg['seed']}. Test split: {rows[0]['metrics']['n_images']} images; best epoch selected on the {rows[0]['selected_on']} split.",
         "",
         "| method | head / rule | top-1 % | top-5 % |",
         "|---|---|---:|---:|",

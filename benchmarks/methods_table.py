@@ -28,7 +28,7 @@ from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
+from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model, reported_metrics
 from fgvc_mobile.train.config import TrainConfig, load_config
 from fgvc_mobile.train.trainer import fit
 
@@ -145,7 +145,7 @@ def summarize(method: str, run: Path, args, data: str) -> dict:
     model, meta = load_checkpoint_model(ckpt)
     size = meta["preprocess"]["input_size"]
     best_epoch = meta["best"]["epoch"]
-    row = next(h for h in meta["history"] if h["epoch"] == best_epoch)
+    row, selected_on = reported_metrics(meta)
     graph, how = deploy_graph(model, size)
     trained = [h for h in meta["history"] if "train_seconds" in h]
     out = {
@@ -156,7 +156,8 @@ def summarize(method: str, run: Path, args, data: str) -> dict:
         "other_rules": {r: row[f"top1/{r}"] for r in model.inference_rules if r != model.default_rule},
         "best_epoch": best_epoch,
         "epochs": len(meta["history"]),
-        "n_test": row["n_test"],
+        "n_test": row["n_images"],
+        "selected_on": selected_on,
         "params": count_params(graph),
         "macs": count_macs(graph, size),
         "graph": how,
@@ -183,7 +184,8 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
         f"Setting (same for all): {cfg['img_size']} px (resize {cfg['resize']}), {cfg['epochs']} epochs, batch "
         f"{cfg['batch_size']}, SGD lr {cfg['lr']} backbone / x{cfg['head_lr_mult']} new modules, cosine, backbone "
         f"frozen {cfg['freeze_backbone_epochs']} epoch(s), seed {cfg['seed']}; each method's default model and "
-        f"options. Test split: {rows[0]['n_test']} images"
+        f"options. Best epoch selected on the {'/'.join(sorted({r.get('selected_on', 'test') for r in rows}))} "
+        f"split; test split: {rows[0]['n_test']} images"
         + (f" (first {cfg['limit_test']})" if cfg.get("limit_test") else "") + ".",
         "",
         f"Machine: {machine.get('cpu_model')} ({machine.get('cores')} cores), torch {machine['libraries'].get('torch')}; "

@@ -40,7 +40,7 @@ from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS, RuleGraph
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.train.checkpoint import load_checkpoint_model, reported_metrics
 
 log = logging.getLogger("fgvc_mobile.benchmarks.pareto")
 
@@ -186,9 +186,7 @@ def measure_run(text: str, args) -> list[dict]:
     model, meta = load_checkpoint_model(ckpt)
     size = int(meta["preprocess"]["input_size"])
     best_epoch = meta["best"]["epoch"]
-    evaluated = next((h for h in meta["history"] if h["epoch"] == best_epoch and "n_test" in h), None)
-    if evaluated is None:
-        raise FGVCError(f"{ckpt}: the checkpoint records no test evaluation at its best epoch {best_epoch}")
+    evaluated, selected_on = reported_metrics(meta)
     base_macs = count_macs(RuleGraph(BaselineMobileNetV2(len(meta["classes"]))), size)
     starts_from, epochs_total = lineage(meta)
     rows = []
@@ -199,7 +197,8 @@ def measure_run(text: str, args) -> list[dict]:
         row = {
             "label": label or run.name, "run": str(run), "method": meta["method"], "head": head_name(meta, rule),
             "rule": rule, "deploy_rule": rule == model.default_rule, "input_size": size,
-            "top1": evaluated.get(f"top1/{rule}"), "n_test": evaluated["n_test"], "best_epoch": best_epoch,
+            "top1": evaluated.get(f"top1/{rule}"), "n_test": evaluated["n_images"], "best_epoch": best_epoch,
+            "selected_on": selected_on,
             "params": count_params(graph), "macs": macs, "mac_ratio": macs / base_macs, "graph": how,
             "torch_latency_ms": torch_latency(graph, size, args.threads, args.runs, args.warmup),
             "teacher": (meta["config"].get("distill") or {}).get("teacher"),

@@ -112,8 +112,8 @@ def render(rows: list[dict], ref: dict, rec: dict | None, command: str, machine:
         f"{args.warmup} warm-up runs, {args.threads} thread(s) (PyTorch fp32 deploy graph; LiteRT XNNPACK for the "
         "int8 .tflite). Shared machine: compare latencies as ratios.",
         "",
-        f"Input {first['input_size']} px; top-1 = the test split ({first['n_test']} images) as evaluated by training "
-        "at each run's best epoch; int8 top-1 = the exporter's validation of the int8 artifact. MACs and params "
+        f"Input {first['input_size']} px; top-1 = the test split ({first['n_test']} images) at each run's best epoch, "
+        f"that epoch selected on the {'/'.join(sorted({r.get('selected_on', 'test') for r in rows}))} split; int8 top-1 = the exporter's validation of the int8 artifact. MACs and params "
         "are those of the deploy graph (unused heads pruned, BatchNorm folded) at batch 1. \"epochs (chain)\" counts "
         "the run's own epochs plus those of the run it started from (a teacher, or the run whose backbone it took). "
         "Gain kept = (top-1 - baseline) / (RMG-PMSI - baseline) with the baseline trained as long as that chain and "

@@ -302,7 +302,7 @@ def test_csv_sibling_test_file_and_numeric_labels(tmp_path):
 
 def test_csv_errors(tmp_path):
     bad = _write(tmp_path / "d.csv", ["a.jpg,cat,train", "b.jpg,dog,validation"])
-    with pytest.raises(FGVCError, match=r"d.csv:2: split must be 'train' or 'test'"):
+    with pytest.raises(FGVCError, match=r"d.csv:2: split must be 'train', 'val' or 'test'"):
         load_splits(f"csv:{bad}")
     bad = _write(tmp_path / "e.csv", ["a.jpg,cat,train", "b.jpg"])
     with pytest.raises(FGVCError, match=r"e.csv:2: expected path,label\[,split\]"):

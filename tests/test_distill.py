@@ -123,7 +123,7 @@ def test_student_deploy_graph_is_the_baselines(teacher, tiny_folder, tmp_path):
 
 def test_teacher_with_other_classes_is_refused(teacher, tmp_path):
     other = make_image_folder(tmp_path / "four", classes=4, train=2, test=1, size=32)
-    cfg = tiny_config(other, tmp_path / "run", method="distill", model={},
+    cfg = tiny_config(other, tmp_path / "run", method="distill", model={}, val_split=0.5,
                       distill={"teacher": str(teacher)})
     with pytest.raises(FGVCError, match="classes differ"):
         fit(cfg, show_progress=False)

@@ -289,7 +289,8 @@ def test_a_file_where_the_output_folder_should_be(capsys, tmp_path, rel_checkpoi
     data = f"folder:{rel_data}"
     cases = {
         "train": ["train", "--data", data, "--out", blocker / "run", "--img-size", "32", "--resize", "36",
-                  "--epochs", "1", "--workers", "0", "--method", "baseline", "--model", '{"width_mult": 0.25}'],
+                  "--epochs", "1", "--workers", "0", "--batch-size", "4", "--method", "baseline",
+                  "--model", '{"width_mult": 0.25}'],
         "export": ["export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--val-data", data,
                    "--out", blocker / "dist"],
         "export onto a file": ["export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--out", blocker],

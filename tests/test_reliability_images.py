@@ -65,7 +65,7 @@ def test_skip_bad_trains_on_every_readable_image(capsys, caplog, tmp_path, messy
     bad_train = [p for k, p in bad.items() if k.startswith("train/")]
     bad_test = [p for k, p in bad.items() if k.startswith("test/")]
     # every bad file is skipped and named; every odd-but-valid file is kept
-    assert ckpt["data"]["n_train"] == n_train_files - len(bad_train)
+    assert ckpt["data"]["n_train"] + ckpt["data"]["n_val"] == n_train_files - len(bad_train)
     assert ckpt["data"]["n_test"] == n_test_files - len(bad_test)
     for p in bad.values():
         assert str(p) in caplog.text

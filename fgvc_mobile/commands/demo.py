@@ -68,8 +68,9 @@ def run(args) -> int:
         )
         r = fit(cfg)
         results[method] = r
-        print(f"[2/4] trained {method}: best {r['best']['metric']} = {r['best']['value']:.1f}% "
-              f"(chance {100 / len(splits.classes):.0f}%) -> {cfg.out}")
+        test = (r.get("test") or {}).get(r["best"]["metric"], float("nan"))
+        print(f"[2/4] trained {method}: {r['best']['metric']} {test:.1f}% on the test split, best epoch "
+              f"{r['best']['epoch']} chosen on val ({r['best']['value']:.1f}%; chance {100 / len(splits.classes):.0f}%) -> {cfg.out}")
     if args.skip_export:
         return 0
     if importlib.util.find_spec("fgvc_mobile.export.pipeline") is None:

@@ -12,6 +12,7 @@ from fgvc_mobile.data.dataset import ImageListDataset
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.train.checkpoint import load_checkpoint_model
 from fgvc_mobile.train.engine import evaluate
@@ -36,7 +37,8 @@ def _int_in(lo: int, hi: int):
 def add_arguments(p) -> None:
     p.add_argument("--checkpoint", required=True, help="a best.pt / last.pt written by fgvc-mobile train")
     p.add_argument("--data", required=True, help="data set spec (same classes as the checkpoint)")
-    p.add_argument("--split", default="test", choices=["train", "test"])
+    p.add_argument("--split", default="test", choices=["train", "val", "test"],
+                   help="train and val are the checkpoint's own (val carved as in training)")
     p.add_argument("--batch-size", type=_int_in(1, 1 << 20), default=64)
     p.add_argument("--workers", type=_int_in(0, 256), default=2)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -46,6 +48,9 @@ def add_arguments(p) -> None:
 def run(args) -> int:
     model, meta = load_checkpoint_model(args.checkpoint)
     splits = load_splits(args.data)
+    if args.split != "test":  # the same carve as training, so val is the split best.pt was selected on
+        record = (meta.get("data") or {}).get("val_split") or {}
+        splits, _ = with_validation(splits, record.get("fraction"), record.get("seed", 0))
     if list(splits.classes) != list(meta["classes"]):
         raise FGVCError(
             f"--data {args.data}: its {len(splits.classes)} classes differ from the checkpoint's {len(meta['classes'])}"
@@ -54,7 +59,9 @@ def run(args) -> int:
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     ds = ImageListDataset(splits.split(args.split), build_transform(pre, train=False))
     metrics = evaluate(model.to(device), DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device)
-    print(f"{meta['method']} on {args.data} ({args.split}, {metrics['n_test']} images)")
+    selected = (meta.get("best") or {}).get("split", "test (a checkpoint from before validation splits)")
+    print(f"{meta['method']} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images); "
+          f"epoch selected on {selected}")
     print(f"{'head / rule':<16}{'top-1':>8}{'top-5':>8}")
     for k in sorted(k for k in metrics if k.startswith("top1/")):
         name = k[5:]
@@ -62,5 +69,6 @@ def run(args) -> int:
     if args.json:
         from fgvc_mobile.serialization import atomic_write_json
 
-        atomic_write_json(args.json, {"checkpoint": args.checkpoint, "data": args.data, **metrics})
+        atomic_write_json(args.json, {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
+                                      "selected_on": selected, **metrics})
     return 0

@@ -52,6 +52,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-steps-per-epoch", type=int, dest="max_steps_per_epoch")
     a("--limit-train", type=int, dest="limit_train", help="use only the first N training images")
     a("--limit-test", type=int, dest="limit_test")
+    a("--val-split", type=float, dest="val_split", help="fraction of each class held out of train to select "
+      "best.pt on (default 0.1; layouts with their own val split use it)")
+    a("--val-seed", type=int, dest="val_seed", help="seed of the carved validation split (default 0, any --seed)")
+    a("--ema-decay", type=float, dest="ema_decay", help="EMA of the weights, e.g. 0.999 (default 0: off)")
+    a("--rrc-scale", type=float, dest="rrc_scale", help="RandomResizedCrop with scale (S, 1) instead of resize + crop")
+    a("--auto-augment", dest="auto_augment", choices=["none", "trivialaugment", "randaugment"])
+    a("--random-erasing", type=float, dest="random_erasing", help="random-erasing probability (default 0)")
+    a("--mixup-alpha", type=float, dest="mixup_alpha", help="MixUp alpha (default 0: off)")
+    a("--cutmix-alpha", type=float, dest="cutmix_alpha", help="CutMix alpha (default 0: off)")
     a("--resume", help="continue from a last.pt")
     a("--model", type=_json_dict, help='model options as JSON, e.g. \'{"feature_size": 160, "smooth": "dwsep"}\'')
     a("--method-options", type=_json_dict, dest="method_options", help='recipe options as JSON, e.g. \'{"per_image": true}\'')
@@ -66,8 +75,11 @@ def run(args) -> int:
         overrides["distill"] = {"teacher": args.teacher}
     cfg = _resume_config(args, overrides) if args.resume else load_config(args.config, overrides)
     result = fit(cfg)
-    best = result["best"]
-    print(f"done: {result['out']}  best {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})")
+    best, test = result["best"], result.get("test") or {}
+    line = f"done: {result['out']}  best val {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})"
+    if best["metric"] in test:
+        line += f"; test {test[best['metric']]:.2f} ({test['n_images']} images, evaluated once)"
+    print(line)
     return 0
 
 

@@ -25,7 +25,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 
 @dataclass
 class DataSplits:
-    """Samples (absolute path, class index) per split, and the class names in index order."""
+    """Samples (absolute path, class index) per split, and the class names in index order.
+
+    ``val`` is the layout's official validation split (FGVC-Aircraft's ``val``, a ``val/`` folder
+    beside ``train/`` and ``test/``, CSV rows tagged ``val``), empty where it has none: training
+    then carves one from ``train`` (:mod:`fgvc_mobile.data.validation`).
+    """
 
     classes: list[str]
     train: list[tuple[str, int]]
@@ -33,23 +38,25 @@ class DataSplits:
     root: str = ""
     kind: str = ""
     extra: dict = field(default_factory=dict)
+    val: list[tuple[str, int]] = field(default_factory=list)
 
     def split(self, name: str) -> list[tuple[str, int]]:
-        if name not in ("train", "test"):
-            raise FGVCError(f"unknown split {name!r}: use 'train' or 'test'")
-        return self.train if name == "train" else self.test
+        if name not in SPLITS:
+            raise FGVCError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
+        return getattr(self, name)
 
     def check(self) -> "DataSplits":
         if not self.classes:
             raise FGVCError(f"{self.kind}:{self.root}: no classes found")
         n = len(self.classes)
-        for split in ("train", "test"):
+        for split in SPLITS:
             for path, label in self.split(split):
                 if not 0 <= label < n:
                     raise FGVCError(f"{path}: label {label} outside 0..{n - 1}")
         return self
 
 
+SPLITS = ("train", "val", "test")
 READERS: dict[str, Callable[..., DataSplits]] = {}
 
 
@@ -148,18 +155,20 @@ def _scan_class_folders(split_dir: Path) -> dict[str, list[str]]:
 
 @register_reader("folder")
 def read_image_folder(root: str) -> DataSplits:
-    """ImageFolder layout: ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` (or ``val/``)."""
+    """ImageFolder layout: ``train/<class>/*.jpg`` and ``test/<class>/*.jpg`` (or ``val/`` as the
+    test split); with all three of ``train/``, ``val/`` and ``test/``, ``val/`` is the validation split."""
     r = Path(root)
     test_name = "test" if (r / "test").is_dir() else "val"
     if not (r / "train").is_dir() or not (r / test_name).is_dir():
         raise FGVCError(f"{r}: an image folder needs train/ and test/ (or val/) subfolders of class folders")
-    tr = _scan_class_folders(r / "train")
-    te = _scan_class_folders(r / test_name)
-    classes = sorted(set(tr) | set(te))
+    names = {"train": "train", "test": test_name}
+    if test_name == "test" and (r / "val").is_dir():
+        names["val"] = "val"
+    found = {split: _scan_class_folders(r / folder) for split, folder in names.items()}
+    classes = sorted(set().union(*found.values()))
     idx = {c: i for i, c in enumerate(classes)}
-    train = [(p, idx[c]) for c in tr for p in tr[c]]
-    test = [(p, idx[c]) for c in te for p in te[c]]
-    return DataSplits(classes, train, test, str(r), "folder").check()
+    out = {split: [(p, idx[c]) for c in f for p in f[c]] for split, f in found.items()}
+    return DataSplits(classes, out["train"], out["test"], str(r), "folder", val=out.get("val", [])).check()
 
 
 AIRCRAFT_LEVELS = {"variant": "variants.txt", "family": "families.txt", "manufacturer": "manufacturers.txt"}
@@ -171,16 +180,20 @@ def read_aircraft(root: str, level: str = "variant") -> DataSplits:
     ``data/images_<level>_{trainval,test}.txt`` with lines ``<id> <label with spaces>``.
 
     ``aircraft:PATH`` reads the variant level (100 classes); ``aircraft:PATH?level=family`` (70)
-    and ``?level=manufacturer`` (30) the coarser ones. trainval is the train split. PATH is the
+    and ``?level=manufacturer`` (30) the coarser ones. PATH is the
     data set root or its ``data/`` folder. Class order is that of ``variants.txt`` (etc.) when
-    present, as in the official release; otherwise the sorted label names.
+    present, as in the official release; otherwise the sorted label names. Where the release's
+    ``images_<level>_train.txt`` and ``_val.txt`` exist, they are the train and validation splits
+    (the official protocol); otherwise trainval is the train split.
     """
     if level not in AIRCRAFT_LEVELS:
         raise FGVCError(f"aircraft: level {level!r} must be one of {', '.join(AIRCRAFT_LEVELS)}")
     r = Path(root)
     if not (r / "images").is_dir() and (r / "data" / "images").is_dir():
         r = r / "data"
-    files = {name: r / f"images_{level}_{name}.txt" for name in ("trainval", "test")}
+    official_val = all((r / f"images_{level}_{name}.txt").is_file() for name in ("train", "val"))
+    names = ("train", "val", "test") if official_val else ("trainval", "test")
+    files = {name: r / f"images_{level}_{name}.txt" for name in names}
     rows = {name: read_rows(f) for name, f in files.items()}
     list_file = r / AIRCRAFT_LEVELS[level]
     if list_file.is_file():
@@ -198,7 +211,8 @@ def read_aircraft(root: str, level: str = "variant") -> DataSplits:
                 raise FGVCError(f"{files[name]}:{lineno}: {level} {label!r} is not in {list_file.name}")
             items.append((inside_root(r / "images", img_id + ".jpg", files[name]), idx[label]))
         out[name] = items
-    return DataSplits(classes, out["trainval"], out["test"], str(r), "aircraft", {"level": level}).check()
+    train = out["train"] if official_val else out["trainval"]
+    return DataSplits(classes, train, out["test"], str(r), "aircraft", {"level": level}, out.get("val", [])).check()
 
 
 CSV_HEADERS = (
@@ -240,8 +254,8 @@ def _label_order(labels: set[str]) -> list[str]:
 def read_csv(root: str) -> DataSplits:
     """CSV of ``path,label`` rows; paths are relative to the CSV's folder, labels are class names.
 
-    A header line (``path,label[,split]``) is optional. With a third column ``split`` (``train``
-    or ``test``) one file holds both splits. Without it, ``csv:DIR/NAME.csv`` is the train split
+    A header line (``path,label[,split]``) is optional. With a third column ``split`` (``train``,
+    ``val`` or ``test``) one file holds every split. Without it, ``csv:DIR/NAME.csv`` is the train split
     and the test split is the sibling file whose name has ``train`` replaced by ``test``
     (``train.csv`` -> ``test.csv``, ``cub_train.csv`` -> ``cub_test.csv``). ``csv:DIR`` means
     ``DIR/train.csv``. Classes are the sorted label names of both splits.
@@ -257,14 +271,14 @@ def read_csv(root: str) -> DataSplits:
     tagged: list[tuple[Path, int, str, str, str]] = []  # file, line, rel path, label, split
     if widths == {3}:
         for lineno, (rel, label, split) in rows:
-            if split not in ("train", "test"):
-                raise FGVCError(f"{path}:{lineno}: split must be 'train' or 'test', got {split!r}")
+            if split not in SPLITS:
+                raise FGVCError(f"{path}:{lineno}: split must be 'train', 'val' or 'test', got {split!r}")
             tagged.append((path, lineno, rel, label, split))
     else:
         if "train" not in path.name:
             raise FGVCError(
                 f"{path}: no split column, and the file name has no 'train' to find its test file by; "
-                "add a third column split=train|test or name the files train.csv and test.csv"
+                "add a third column split=train|val|test or name the files train.csv and test.csv"
             )
         i = path.name.rindex("train")
         test_path = path.with_name(path.name[:i] + "test" + path.name[i + 5 :])
@@ -275,10 +289,10 @@ def read_csv(root: str) -> DataSplits:
         tagged += [(test_path, n, c[0], c[1], "test") for n, c in test_rows]
     classes = _label_order({t[3] for t in tagged})
     idx = {c: i for i, c in enumerate(classes)}
-    out: dict[str, list] = {"train": [], "test": []}
+    out: dict[str, list] = {name: [] for name in SPLITS}
     for file, lineno, rel, label, split in tagged:
         out[split].append((inside_root(base, rel, f"{file}:{lineno}"), idx[label]))
-    return DataSplits(classes, out["train"], out["test"], str(path), "csv").check()
+    return DataSplits(classes, out["train"], out["test"], str(path), "csv", val=out["val"]).check()
 
 
 _OPTIONS = re.compile(r"[A-Za-z_]\w*=[^&?=]*(&[A-Za-z_]\w*=[^&?=]*)*")

@@ -46,6 +46,8 @@ class Recipe:
     option_defaults: dict = {}
     #: named model configurations, selected by ``model: {preset: NAME}``; explicit keys override
     model_presets: dict[str, dict] = {}
+    #: whether the steps accept soft (mixup/cutmix) targets: False where labels index something
+    soft_targets: bool = True
 
     def build_model(self, num_classes: int, **model_kwargs) -> FGVCModel:
         raise NotImplementedError

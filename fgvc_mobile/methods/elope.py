@@ -30,6 +30,7 @@ from fgvc_mobile.models.elope import ELoPEModel
 @register
 class ELoPE(Recipe):
     name = "elope"
+    soft_targets = False  # the class-mean loss indexes its means by label
     description = (
         "ELoPE (Hanselmann & Ney 2020): global k-max pooling, class-mean embedding loss, "
         "a light localiser that crops the input before the backbone at test time"

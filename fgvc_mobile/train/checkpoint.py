@@ -134,6 +134,21 @@ def load_checkpoint_model(path: str | os.PathLike) -> tuple[FGVCModel, dict]:
     return model, meta
 
 
+def reported_metrics(meta: dict) -> tuple[dict, str]:
+    """(test metrics of a best.pt, the split its epoch was selected on).
+
+    A run now selects on val and evaluates test once (``test_metrics``); a checkpoint from before
+    validation splits evaluated test every epoch and selected on it, which this reports as such.
+    """
+    if isinstance(meta.get("test_metrics"), dict):
+        return meta["test_metrics"], (meta.get("best") or {}).get("split", "val")
+    epoch = (meta.get("best") or {}).get("epoch")
+    row = next((h for h in meta.get("history") or [] if h.get("epoch") == epoch and "n_test" in h), None)
+    if row is None:
+        raise FGVCError(f"{meta.get('path', 'checkpoint')}: records no test evaluation of its best epoch {epoch}")
+    return {**row, "n_images": row["n_test"]}, "test"
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -18,6 +18,8 @@ _RANGES = {
     "head_lr_mult": (0.0, 1e6), "momentum": (0.0, 1.0), "weight_decay": (0.0, 1e3), "freeze_backbone_epochs": (0, _BIG),
     "warmup_epochs": (0.0, _BIG), "label_smoothing": (0.0, 0.999), "seed": (0, 2**31 - 1), "workers": (0, 256),
     "eval_every": (1, _BIG), "max_steps_per_epoch": (1, _BIG), "limit_train": (1, _BIG), "limit_test": (1, _BIG),
+    "val_split": (0.0, 0.5), "val_seed": (0, 2**31 - 1), "ema_decay": (0.0, 0.999999), "rrc_scale": (0.01, 1.0),
+    "random_erasing": (0.0, 1.0), "mixup_alpha": (0.0, 100.0), "cutmix_alpha": (0.0, 100.0),
 }
 
 
@@ -60,7 +62,18 @@ class TrainConfig:
     eval_every: int = 1
     max_steps_per_epoch: int | None = None  # cap for smoke runs
     limit_train: int | None = None  # use only the first N training samples (quick runs)
-    limit_test: int | None = None
+    limit_test: int | None = None  # also caps the validation images evaluated each epoch
+    # the validation split that selects best.pt (test is evaluated once, at the end): None = the
+    # layout's own val split, else 0.1 of each class carved from train (fgvc_mobile.data.validation)
+    val_split: float | None = None
+    val_seed: int = 0
+    # the strong recipe (timm / torchvision references): all off by default, as the paper trains
+    ema_decay: float = 0.0  # EMA of the weights (torch.optim.swa_utils); evaluated and saved instead of the raw weights
+    rrc_scale: float | None = None  # RandomResizedCrop(scale=(rrc_scale, 1)) instead of resize + random crop
+    auto_augment: str = "none"  # none | trivialaugment | randaugment
+    random_erasing: float = 0.0  # probability
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
     resume: str | None = None
     model: dict = field(default_factory=dict)  # model kwargs, e.g. feature_size, smooth
     method_options: dict = field(default_factory=dict)  # recipe options, e.g. per_image

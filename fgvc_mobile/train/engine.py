@@ -25,8 +25,14 @@ def train_one_epoch(
     channels_last: bool = False,
     max_steps: int | None = None,
     show_progress: bool = True,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
+    mixer=None,
 ) -> dict:
-    """One pass over ``loader``; each recipe step gets its own backward and optimizer step."""
+    """One pass over ``loader``; each recipe step gets its own backward and optimizer step.
+
+    ``mixer`` (mixup/cutmix) turns a batch's labels into soft targets before the recipe sees it;
+    ``ema`` averages the weights once per batch, after all of its steps.
+    """
     model.train()
     sums: dict[str, float] = defaultdict(float)
     n_batches, n_images = 0, 0
@@ -35,6 +41,8 @@ def train_one_epoch(
     for images, labels in bar:
         images = images.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
+        if mixer is not None:
+            images, labels = mixer(images, labels)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         for name, loss in recipe.training_steps(model, images, labels, ctx):
@@ -48,6 +56,8 @@ def train_one_epoch(
                 optimizer.step()
             sums[name] += float(loss.detach())
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(unwrap(model))
         n_batches += 1
         n_images += images.shape[0]
         bar.set_postfix(loss=f"{sum(sums.values()) / n_batches:.3f}")
@@ -97,7 +107,7 @@ def evaluate(
             for k, c in topk_correct(logits, labels).items():
                 correct[name][k] += c
         n += labels.shape[0]
-    metrics = {"n_test": n, "eval_seconds": time.perf_counter() - t0}
+    metrics = {"n_images": n, "eval_seconds": time.perf_counter() - t0}
     for name, c in correct.items():
         metrics[f"top1/{name}"] = 100.0 * c[1] / max(n, 1)
         metrics[f"top5/{name}"] = 100.0 * c[5] / max(n, 1)

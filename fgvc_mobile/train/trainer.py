@@ -1,5 +1,9 @@
 """``fit``: the whole training run — data, model, optimiser, schedule, resume, checkpoints.
 
+Selection: every epoch is evaluated on the validation split (the layout's own, or one carved
+from train), best.pt is the best epoch there, and the test split is evaluated once, on best.pt,
+when the run ends (``test_metrics`` in best.pt and ``results.json``).
+
 Reproducibility: every epoch reseeds the data order, augmentation and RMG draws from
 (seed, epoch), and checkpoints also carry the RNG states, so a run stopped after any epoch
 and resumed ends with the same weights as an uninterrupted run. Ctrl-C saves the position
@@ -24,7 +28,8 @@ from torch.utils.data import DataLoader
 from fgvc_mobile.data.dataset import ImageListDataset, drop_unreadable
 from fgvc_mobile.data.layouts import DataSplits, load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
-from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.data.transforms import TrainAugment, batch_mixer, build_transform
+from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.backbone import load_pretrained
@@ -32,6 +37,7 @@ from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
 from fgvc_mobile.train.history import plot_history, write_history
+from fgvc_mobile.serialization import atomic_write_json
 
 log = logging.getLogger("fgvc_mobile.train")
 
@@ -77,14 +83,16 @@ class _Dist:
             dist.barrier()
 
 
-def _load_data(cfg: TrainConfig) -> DataSplits:
-    splits = load_splits(cfg.data)
+def _load_data(cfg: TrainConfig) -> tuple[DataSplits, dict]:
+    """The data set with its validation split, and where that split came from."""
+    splits, val_record = with_validation(load_splits(cfg.data), cfg.val_split, cfg.val_seed)
     if cfg.limit_train:
         splits.train = splits.train[: cfg.limit_train]
     if cfg.limit_test:
+        splits.val = splits.val[: cfg.limit_test]
         splits.test = splits.test[: cfg.limit_test]
     if cfg.skip_bad:
-        for name in ("train", "test"):
+        for name in ("train", "val", "test"):
             good, bad = drop_unreadable(splits.split(name), desc=f"checking {name} images")
             for msg in bad:
                 log.warning("skipped: %s", msg)
@@ -93,7 +101,26 @@ def _load_data(cfg: TrainConfig) -> DataSplits:
             setattr(splits, name, good)
     if not splits.train:
         raise FGVCError(f"--data {cfg.data}: no training images")
-    return splits
+    return splits, val_record
+
+
+def _augmentation(cfg: TrainConfig, recipe, options: dict, num_classes: int):
+    """(TrainAugment, batch mixer or None) of the run; mixing is refused where the recipe needs hard labels."""
+    augment = TrainAugment(cfg.rrc_scale, cfg.auto_augment, cfg.random_erasing)
+    mixer = batch_mixer(num_classes, cfg.mixup_alpha, cfg.cutmix_alpha)
+    if mixer is not None and (not recipe.soft_targets or options.get("loss") != "ce"):
+        what = f"--method {recipe.name}" if not recipe.soft_targets else f"loss {options.get('loss')}"
+        raise FGVCError(f"--mixup-alpha/--cutmix-alpha: {what} needs hard labels; leave mixup and cutmix at 0")
+    return augment, mixer
+
+
+def _make_ema(model: nn.Module, decay: float):
+    """An exponential moving average of the weights and buffers, or None when ``decay`` is 0."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def build_optimizer(cfg: TrainConfig, model, head_params) -> torch.optim.Optimizer:
@@ -152,8 +179,10 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     options = recipe.resolve_options(cfg.method_options)
     recipe.check_input_size(cfg.img_size, options)
     pre = preprocess_for(cfg)
-    splits = _load_data(cfg)
-    train_ds = ImageListDataset(splits.train, build_transform(pre, train=True))
+    splits, val_record = _load_data(cfg)
+    augment, mixer = _augmentation(cfg, recipe, options, len(splits.classes))
+    train_ds = ImageListDataset(splits.train, build_transform(pre, train=True, augment=augment))
+    val_ds = ImageListDataset(splits.val, build_transform(pre, train=False))
     test_ds = ImageListDataset(splits.test, build_transform(pre, train=False))
 
     model_kwargs = recipe.resolve_model_kwargs(cfg.model)
@@ -164,6 +193,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         model.to(memory_format=torch.channels_last)
     state = recipe.setup(model, cfg, device, list(splits.classes))  # per-run resources, e.g. a teacher
 
+    ema = _make_ema(model, cfg.ema_decay)
     head_params = model.head_parameters()
     optimizer = build_optimizer(cfg, model, head_params)
     per_rank = len(train_ds) // ddp.world
@@ -184,7 +214,10 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     if resume_ckpt is not None:
         _compatible_resume(cfg, resume_ckpt, splits.classes)
         try:  # a checkpoint can unpickle safely and still hold states that do not fit this run
-            model.load_state_dict(resume_ckpt["model"])
+            model.load_state_dict(resume_ckpt["train_model" if ema is not None else "model"])
+            if ema is not None:
+                ema.module.load_state_dict(resume_ckpt["model"])
+                ema.n_averaged.fill_(int(resume_ckpt["ema_n_averaged"]))
             optimizer.load_state_dict(resume_ckpt["optimizer"])
             scheduler.load_state_dict(resume_ckpt["scheduler"])
             start_epoch = resume_ckpt["epoch"]
@@ -210,9 +243,15 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         except OSError as e:
             raise FGVCError(f"--out {out}: cannot create the run folder ({e.strerror or e})") from None
 
+    evaluated = ema.module if ema is not None else net  # the weights that are selected and shipped
+
     def checkpoint_fields(epoch_done: int, batches_done: int = 0) -> dict:
+        # ``model`` is always the evaluated weights (what eval/export load); with EMA the raw
+        # weights the optimizer trains travel beside them for resuming
+        weights = {"train_model": model.state_dict(), "ema_n_averaged": int(ema.n_averaged)} if ema is not None else {}
         return dict(
-            model=model.state_dict(),
+            model=evaluated.state_dict() if ema is not None else model.state_dict(),
+            **weights,
             optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(),
             epoch=epoch_done,
@@ -226,7 +265,8 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             pretrained=pretrained_src,
             history=history,
             best=best,
-            data={"spec": cfg.data, "kind": splits.kind, "n_train": len(splits.train), "n_test": len(splits.test)},
+            data={"spec": cfg.data, "kind": splits.kind, "n_train": len(splits.train), "n_val": len(splits.val),
+                  "n_test": len(splits.test), "val_split": val_record},
         )
 
     last_metrics: dict = history[-1] if history else {}
@@ -257,7 +297,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         try:
             train_stats = train_one_epoch(
                 net, recipe, loader, optimizer, scheduler, ctx, device, scaler,
-                cfg.channels_last, None, show_progress and ddp.main,
+                cfg.channels_last, None, show_progress and ddp.main, ema=ema, mixer=mixer,
             )
         except KeyboardInterrupt:
             done = scheduler.last_epoch - epoch * steps_per_epoch
@@ -273,12 +313,12 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         skip_batches = 0
         row = {"epoch": epoch + 1, "lr_backbone": optimizer.param_groups[0]["lr"], "backbone_frozen": frozen, **train_stats}
         if ddp.main and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-            test_loader = DataLoader(test_ds, batch_size=max(cfg.batch_size, 32), num_workers=cfg.workers)
-            row.update(evaluate(net, test_loader, device, cfg.channels_last, show_progress, autocast))
+            val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 32), num_workers=cfg.workers)
+            row.update(evaluate(evaluated, val_loader, device, cfg.channels_last, show_progress, autocast), eval_split="val")
             if best_metric not in row:
                 raise FGVCError(f"--best-metric {best_metric}: not among {sorted(k for k in row if '/' in k)}")
             if row[best_metric] > best["value"]:
-                best = {"metric": best_metric, "value": row[best_metric], "epoch": epoch + 1}
+                best = {"metric": best_metric, "value": row[best_metric], "epoch": epoch + 1, "split": "val"}
         if ddp.main:
             history.append(row)
             last_metrics = row
@@ -294,6 +334,33 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
                 "  ".join(f"{k} {v:.2f}" for k, v in row.items() if k.startswith("top1/")),
             )
         ddp.barrier()
+    test_metrics = None
+    if ddp.main and (out / "best.pt").is_file():
+        test_loader = DataLoader(test_ds, batch_size=max(cfg.batch_size, 32), num_workers=cfg.workers)
+        test_metrics = _report_test(out, model, test_loader, device, cfg, show_progress, autocast)
     if ddp.enabled:
         dist.destroy_process_group()
-    return {"metrics": last_metrics, "best": best, "out": str(out), "history": history}
+    return {"metrics": last_metrics, "best": best, "out": str(out), "history": history, "test": test_metrics}
+
+
+def _report_test(out: Path, model: nn.Module, loader, device, cfg: TrainConfig, show_progress: bool, autocast) -> dict:
+    """Evaluate best.pt's weights on the test split once; record it in best.pt and results.json.
+
+    ``model`` is reused as the container for best.pt's weights (training is over).
+    """
+    best_ckpt = load_checkpoint(out / "best.pt")
+    model.load_state_dict(best_ckpt["model"])
+    test = evaluate(model, loader, device, cfg.channels_last, show_progress, autocast)
+    best_ckpt["test_metrics"] = test
+    save_checkpoint(out / "best.pt", **{k: v for k, v in best_ckpt.items() if k not in ("format", "version")})
+    selected = next((h for h in best_ckpt["history"] if h["epoch"] == best_ckpt["best"]["epoch"]), {})
+    atomic_write_json(out / "results.json", {
+        "method": best_ckpt["method"], "data": best_ckpt["data"], "config": best_ckpt["config"],
+        "selected_on": "val", "best": best_ckpt["best"],
+        "val": {k: v for k, v in selected.items() if k.split("/")[0] in ("top1", "top5") or k == "n_images"},
+        "test": {k: v for k, v in test.items() if k.split("/")[0] in ("top1", "top5") or k == "n_images"},
+    })
+    rule = cfg.best_metric or f"top1/{model.default_rule}"
+    log.info("test (evaluated once, on best.pt from epoch %d): %s %.2f", best_ckpt["best"]["epoch"], rule,
+             test.get(rule, float("nan")))
+    return test
