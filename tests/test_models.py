@@ -108,3 +108,19 @@ def test_pretrained_from_an_fgvc_checkpoint_takes_its_backbone_only(tiny_checkpo
     torch.save(hollow, tmp_path / "hollow.pt")
     with pytest.raises(FGVCError, match="hollow.pt: not a checkpoint with a tapped MobileNetV2 backbone"):
         load_pretrained(MobileNetV2Taps(), str(tmp_path / "hollow.pt"))
+
+
+def test_stride_one_stem_doubles_every_tap_and_costs_what_twice_the_input_costs():
+    """Identity independent of the counter: a stride-1 stem on a 112 px input computes every layer at
+    the output size a stride-2 stem computes on 224 px, so the MACs are equal."""
+    from fgvc_mobile.models.complexity import count_macs
+    from fgvc_mobile.models.fgvc import BaselineMobileNetV2
+    from fgvc_mobile.models.presets import RuleGraph
+
+    one, two = BaselineMobileNetV2(10, stem_stride=1).eval(), BaselineMobileNetV2(10).eval()
+    assert [t.reduction for t in one.backbone.feature_info] == [4, 8, 16]
+    assert [t.reduction for t in two.backbone.feature_info] == [8, 16, 32]
+    assert count_macs(RuleGraph(one), 112) == count_macs(RuleGraph(two), 224)
+    two.load_state_dict(one.state_dict())  # same weights: ImageNet checkpoints load into either
+    with pytest.raises(ValueError, match="stem_stride must be 1 or 2"):
+        BaselineMobileNetV2(10, stem_stride=4)

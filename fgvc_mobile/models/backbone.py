@@ -35,11 +35,17 @@ class MobileNetV2Taps(nn.Module):
 
     S1 = ``features[:7]`` (stride 8), S2 = ``features[7:14]`` (stride 16),
     S3 = ``features[14:]`` including the final 1x1 conv to 1280 (stride 32).
+
+    ``stem_stride=1`` is the RMG-PMSI release's stem (every tap at twice the resolution, about 4x
+    the MACs at the same input size); the ImageNet weights load either way.
     """
 
-    def __init__(self, width_mult: float = 1.0):
+    def __init__(self, width_mult: float = 1.0, stem_stride: int = 2):
         super().__init__()
+        if stem_stride not in (1, 2):
+            raise ValueError(f"stem_stride must be 1 or 2, got {stem_stride!r}")
         tv = mobilenet_v2(weights=None, width_mult=width_mult)
+        tv.features[0][0].stride = (stem_stride, stem_stride)
         self.width_mult = width_mult
         self.stages = nn.ModuleList(nn.Sequential(*tv.features[a:b]) for a, b in TAP_SLICES)
         with torch.no_grad():

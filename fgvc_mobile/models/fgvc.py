@@ -19,10 +19,10 @@ class FGVCModel(nn.Module):
     #: rule name -> heads summed for it; the first rule is the default for deployment
     inference_rules: dict[str, tuple[str, ...]] = {}
 
-    def __init__(self, num_classes: int, width_mult: float = 1.0):
+    def __init__(self, num_classes: int, width_mult: float = 1.0, stem_stride: int = 2):
         super().__init__()
         self.num_classes = num_classes
-        self.backbone = MobileNetV2Taps(width_mult)
+        self.backbone = MobileNetV2Taps(width_mult, stem_stride)
 
     @property
     def default_rule(self) -> str:
@@ -50,8 +50,8 @@ class BaselineMobileNetV2(FGVCModel):
 
     inference_rules = {"classifier": ("classifier",)}
 
-    def __init__(self, num_classes: int, width_mult: float = 1.0, dropout: float = 0.2):
-        super().__init__(num_classes, width_mult)
+    def __init__(self, num_classes: int, width_mult: float = 1.0, dropout: float = 0.2, stem_stride: int = 2):
+        super().__init__(num_classes, width_mult, stem_stride)
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
 
@@ -129,8 +129,9 @@ class PMSIModel(FGVCModel):
         msi: bool = True,
         msi_dropout: float = 0.5,
         twin: dict | None = None,
+        stem_stride: int = 2,
     ):
-        super().__init__(num_classes, width_mult)
+        super().__init__(num_classes, width_mult, stem_stride)
         chs = [t.num_chs for t in self.backbone.feature_info]
         # the released head set keeps its own attribute names (checkpoints of earlier runs load)
         self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
