@@ -1,0 +1,202 @@
+"""The accuracy–latency front: every family at several input sizes and seeds, selected on val.
+
+    python -m fgvc_mobile.benchmarks.front train configs/front_cub100.yaml [--only NAME ...] [--seeds 0 1]
+    python -m fgvc_mobile.benchmarks.front bench configs/front_cub100.yaml    # int8 export + latency, one run
+    python -m fgvc_mobile.benchmarks.front report configs/front_cub100.yaml   # .md/.json/.png from stored JSON
+
+``train`` trains (or resumes, or skips) each point x seed with ``fgvc-mobile train``'s ``fit`` and
+stores one JSON per finished run in ``<results>_runs/`` (committed): validation and test top-1 of
+every rule, MACs of every rule's deploy graph, training time, config, machine. Runs accumulate over
+sessions and machines; ``report`` redraws the front from those files alone. ``bench`` exports each
+point's int8 TFLite (first seed, the rule the report picks) and times all points, the reference
+MobileNetV2 at 224 px included, at 1 and 2 threads in one process, so latencies are comparable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import yaml
+
+from fgvc_mobile.benchmarks.front_report import build_points, budget_table, pareto_front, pick_rule, plot, render
+from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+
+log = logging.getLogger("fgvc_mobile.benchmarks.front")
+
+
+def load_front_config(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FGVCError(f"{path}: no such front config")
+    cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    for key in ("base", "points", "reference", "results", "runs_dir", "seeds"):
+        if key not in cfg:
+            raise FGVCError(f"{path}: missing '{key}'")
+    names = [pt["name"] for pt in cfg["points"]]
+    if len(set(names)) != len(names) or cfg["reference"] not in names:
+        raise FGVCError(f"{path}: point names must be unique and include the reference {cfg['reference']!r}")
+    return cfg
+
+
+def run_name(point: dict, seed: int) -> str:
+    return f"{point['name']}-s{seed}"
+
+
+def records_dir(cfg: dict) -> Path:
+    return Path(f"{cfg['results']}_runs")
+
+
+def train_config(cfg: dict, point: dict, seed: int):
+    from fgvc_mobile.train.config import TrainConfig
+
+    opts = {**cfg["base"], "method": point["method"], "img_size": point["img_size"], "seed": seed,
+            "out": str(Path(cfg["runs_dir"]) / run_name(point, seed)), **point.get("train", {})}
+    if "resize" not in point.get("train", {}):
+        opts.pop("resize", None)  # the default img_size * 8/7 at every size
+    return TrainConfig.from_dict(opts, source=f"point {point['name']}")
+
+
+def train_point(cfg: dict, point: dict, seed: int) -> Path | None:
+    """Train, resume or skip one run; returns its stored record's path."""
+    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.train.trainer import fit
+
+    record = records_dir(cfg) / f"{run_name(point, seed)}.json"
+    if record.is_file():
+        return record
+    tc = train_config(cfg, point, seed)
+    last = Path(tc.out) / "last.pt"
+    if last.is_file():
+        tc.resume = str(last)
+    t0 = time.time()
+    log.info("training %s (seed %d) into %s", point["name"], seed, tc.out)
+    fit(tc)
+    ckpt = load_checkpoint(Path(tc.out) / "best.pt")
+    atomic_write_json(record, make_record(cfg, point, seed, Path(tc.out), ckpt, time.time() - t0))
+    return record
+
+
+def make_record(cfg: dict, point: dict, seed: int, run: Path, ckpt: dict, wall_seconds: float) -> dict:
+    from fgvc_mobile.benchmarks.pareto import deploy_graph
+    from fgvc_mobile.models.complexity import count_macs
+    from fgvc_mobile.train.checkpoint import build_model_from_checkpoint
+
+    model = build_model_from_checkpoint(ckpt).eval()
+    size = int(ckpt["preprocess"]["input_size"])
+    selected = next(h for h in ckpt["history"] if h["epoch"] == ckpt["best"]["epoch"])
+    trained = [h for h in ckpt["history"] if "train_seconds" in h]
+    rules = list(model.inference_rules)
+    return {
+        "name": point["name"], "family": point["family"], "method": ckpt["method"], "img_size": size, "seed": seed,
+        "run": str(run), "default_rule": model.default_rule, "selected_on": ckpt["best"]["split"],
+        "best_epoch": ckpt["best"]["epoch"], "epochs": ckpt["config"]["epochs"],
+        "val": {r: selected[f"top1/{r}"] for r in rules}, "test": {r: ckpt["test_metrics"][f"top1/{r}"] for r in rules},
+        "n_val": selected["n_images"], "n_test": ckpt["test_metrics"]["n_images"],
+        "macs_g": {r: count_macs(deploy_graph(model, r, size)[0], size) / 1e9 for r in rules},
+        "train_seconds": sum(h["train_seconds"] for h in trained), "wall_seconds": wall_seconds,
+        "config": ckpt["config"], "machine": describe_host(threads=None)["cpu_model"],
+    }
+
+
+def load_records(cfg: dict) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(records_dir(cfg).glob("*.json"))]
+
+
+def bench(cfg: dict, args) -> dict:
+    """int8 TFLite of every point with a finished run, all timed at 1 and 2 threads in this one process."""
+    from fgvc_mobile.benchmarks.pareto import tflite_int8
+    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+
+    records = load_records(cfg)
+    out = {"points": {}}
+    for point in cfg["points"]:
+        recs = sorted((r for r in records if r["name"] == point["name"]), key=lambda r: r["seed"])
+        if not recs:
+            continue
+        rule, ckpt = pick_rule(point, recs), Path(recs[0]["run"]) / "best.pt"
+        if not ckpt.is_file():
+            log.warning("%s: %s is not on this machine; not timed", point["name"], ckpt)
+            continue
+        _, meta = load_checkpoint_model(ckpt)
+        entry = {"rule": rule, "checkpoint": str(ckpt)}
+        for threads in (1, 2):
+            a = SimpleNamespace(threads=threads, runs=args.runs, warmup=args.warmup, val_images=args.val_images,
+                                calib_images=None, fresh_exports=False)
+            res = tflite_int8(ckpt, meta, rule, Path(recs[0]["run"]) / "front-export" / rule, a)
+            if res.get("note"):
+                entry["note"] = res["note"]
+            entry[f"int8_ms_{threads}t"] = (res.get("latency_ms") or {}).get("p50")
+            entry["int8_top1_val_images"] = res.get("top1")
+        out["points"][point["name"]] = entry
+    return out
+
+
+def report(cfg: dict, latency: dict, commands: str) -> dict:
+    records = load_records(cfg)
+    points = build_points(cfg, records, latency)
+    ref = next((p for p in points if p["name"] == cfg["reference"]), None)
+    ref_ms = ref and ref["int8_ms_1t"]
+    front = pareto_front(points)
+    budgets = budget_table(points, ref_ms) if ref_ms else []
+    done = {(r["name"], r["seed"]) for r in records}
+    not_run = [f"{pt['name']} seed {s}" for pt in cfg["points"] for s in pt.get("seeds", cfg["seeds"])
+               if (pt["name"], s) not in done]
+    meta = {"commands": commands, "machine": (latency.get("machine") or {}).get("cpu_model", "latency not measured"),
+            "not_run": not_run, "reference": cfg["reference"]}
+    out = cfg["results"]
+    atomic_write_text(f"{out}.md", render(points, budgets, ref or {}, front, meta) + "\n")
+    doc = {"commands": commands, "machine": latency.get("machine"), "reference": cfg["reference"],
+           "reference_int8_ms_1t": ref_ms, "pareto_front": front, "budgets": budgets, "points": points,
+           "not_run": not_run}
+    atomic_write_json(f"{out}.json", doc)
+    plot(points, front, ref_ms, f"{out}.png")
+    return doc
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("action", choices=["train", "bench", "report"])
+    p.add_argument("config", help="front config (YAML), e.g. configs/front_cub100.yaml")
+    p.add_argument("--only", nargs="*", help="train: only these point names")
+    p.add_argument("--seeds", nargs="*", type=int, help="train: only these seeds")
+    p.add_argument("--runs", type=int, default=50, help="bench: timed runs per latency")
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--val-images", type=int, default=500, help="bench: int8 validation images of each export")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cfg = load_front_config(args.config)
+    command = "python -m fgvc_mobile.benchmarks.front " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    latency_file = Path(f"{cfg['results']}_latency.json")
+    if args.action == "train":
+        for point in cfg["points"]:
+            if args.only and point["name"] not in args.only:
+                continue
+            for seed in point.get("seeds", cfg["seeds"]):
+                if args.seeds is None or seed in args.seeds:
+                    print(train_point(cfg, point, seed))
+    elif args.action == "bench":
+        lat = bench(cfg, args)
+        lat.update(command=command, machine=describe_host(threads=1))
+        atomic_write_json(latency_file, lat)
+        print(f"wrote {latency_file}")
+    else:
+        latency = json.loads(latency_file.read_text(encoding="utf-8")) if latency_file.is_file() else {}
+        commands = (f"`python -m fgvc_mobile.benchmarks.front train {args.config}` (per run: "
+                    f"`{records_dir(cfg)}/NAME-sSEED.json`), `{latency.get('command', 'bench: not run yet')}`, `{command}`")
+        report(cfg, latency, commands)
+        print(f"wrote {cfg['results']}.md/.json/.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""The accuracy–latency front from stored run records: points, Pareto front, budget table, PNG.
+
+Pure functions over the per-run JSON that ``benchmarks/front.py`` stores, so the front can be
+redrawn (and tested) without training or a LiteRT runtime.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+#: latency budgets as multiples of the plain MobileNetV2's 224 px int8 latency measured in the same run
+BUDGETS = (0.5, 1.0, 1.5, 2.5)
+
+
+def pick_rule(point: dict, records: list[dict]) -> str:
+    """The point's rule: fixed in the config, or ``auto``: the best mean *validation* top-1 over seeds."""
+    rule = point.get("rule", "default")
+    if rule == "default":
+        return records[0]["default_rule"]
+    if rule != "auto":
+        return rule
+    rules = records[0]["val"].keys()
+    return max(rules, key=lambda r: (statistics.fmean(rec["val"][r] for rec in records), r == records[0]["default_rule"]))
+
+
+def build_points(config: dict, records: list[dict], latency: dict) -> list[dict]:
+    """One entry per configured point that has at least one finished run."""
+    points = []
+    for point in config["points"]:
+        recs = sorted((r for r in records if r["name"] == point["name"]), key=lambda r: r["seed"])
+        if not recs:
+            continue
+        rule = pick_rule(point, recs)
+        top1 = [r["test"][rule] for r in recs]
+        lat = (latency.get("points") or {}).get(point["name"]) or {}
+        points.append({
+            "family": point["family"], "name": point["name"], "method": recs[0]["method"],
+            "img_size": recs[0]["img_size"], "rule": rule, "seeds": [r["seed"] for r in recs],
+            "top1": top1, "top1_mean": statistics.fmean(top1),
+            "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+            "val_top1": [r["val"][rule] for r in recs], "selected_on": "val",
+            "macs_g": recs[0]["macs_g"][rule], "epochs": recs[0]["epochs"],
+            "train_minutes": statistics.fmean(r["train_seconds"] for r in recs) / 60,
+            "int8_ms_1t": lat.get("int8_ms_1t") if lat.get("rule") == rule else None,
+            "int8_ms_2t": lat.get("int8_ms_2t") if lat.get("rule") == rule else None,
+        })
+    return points
+
+
+def pareto_front(points: list[dict], cost: str = "int8_ms_1t") -> list[str]:
+    """Names of the points no other point beats on both mean top-1 and ``cost`` (ties keep both)."""
+    timed = [p for p in points if p.get(cost) is not None]
+    front = []
+    for p in timed:
+        dominated = any(
+            o is not p and o["top1_mean"] >= p["top1_mean"] and o[cost] <= p[cost]
+            and (o["top1_mean"] > p["top1_mean"] or o[cost] < p[cost])
+            for o in timed
+        )
+        if not dominated:
+            front.append(p["name"])
+    return sorted(front, key=lambda n: next(p[cost] for p in timed if p["name"] == n))
+
+
+def best_within(points: list[dict], limit_ms: float, family: str | None = None, other_than: str | None = None):
+    """The most accurate (mean top-1) point whose 1-thread int8 latency is within ``limit_ms``."""
+    ok = [p for p in points if p.get("int8_ms_1t") is not None and p["int8_ms_1t"] <= limit_ms
+          and (family is None or p["family"] == family) and (other_than is None or p["family"] != other_than)]
+    return max(ok, key=lambda p: p["top1_mean"], default=None)
+
+
+def budget_table(points: list[dict], reference_ms: float) -> list[dict]:
+    """Per budget: the best model, the best plain MobileNetV2 and the best other-family model, and
+    whether the latter wins by the issue's bar (>= 2 points and > twice the larger std)."""
+    rows = []
+    for b in BUDGETS:
+        limit = b * reference_ms
+        best, base, other = (best_within(points, limit), best_within(points, limit, family="baseline"),
+                             best_within(points, limit, other_than="baseline"))
+        margin = other["top1_mean"] - base["top1_mean"] if base and other else None
+        stds = [s for s in ((base or {}).get("top1_std"), (other or {}).get("top1_std")) if s is not None]
+        wins = (margin is not None and margin >= 2.0 and len(stds) == 2 and margin > 2 * max(stds))
+        rows.append({"budget": b, "limit_ms": limit, "best": best and best["name"], "baseline": base and base["name"],
+                     "other": other and other["name"], "margin": margin, "other_wins": wins})
+    return rows
+
+
+def _ms(v: float | None) -> str:
+    return f"{v:.2f} ms" if v is not None else "not measured"
+
+
+def _fmt(p: dict | None) -> str:
+    if p is None:
+        return "-"
+    std = f" ± {p['top1_std']:.2f}" if p["top1_std"] is not None else " (1 seed)"
+    return f"{p['name']} ({p['top1_mean']:.2f}{std})"
+
+
+def render(points: list[dict], budgets: list[dict], reference: dict, front: list[str], meta: dict) -> str:
+    by_name = {p["name"]: p for p in points}
+    lines = [
+        "# cub100: the accuracy–latency front (test top-1 vs int8 LiteRT latency)",
+        "",
+        f"Commands: {meta['commands']}",
+        "",
+        f"Machine: {meta['machine']}. Latency: median 1-/2-thread LiteRT (XNNPACK) int8 latency at batch 1, all "
+        f"points in one bench run; the reference is {meta['reference']} in that run "
+        f"({_ms(reference.get('int8_ms_1t'))} at 1 thread). Accuracy: cub100 test top-1, each run's "
+        "best epoch and (rule `auto`) its rule selected on the validation split (0.1 of train per class), test "
+        "evaluated once per run; mean ± std over seeds.",
+        "",
+        "## Best model for a latency budget",
+        "",
+        "| budget (x MobileNetV2 224 px) | limit (ms, 1 thread) | best model | best plain MobileNetV2 | best other family | margin (points) |",
+        "|---|---:|---|---|---|---:|",
+    ]
+    for r in budgets:
+        margin = f"{r['margin']:+.2f}" + (" (wins)" if r["other_wins"] else "") if r["margin"] is not None else "-"
+        lines.append(f"| {r['budget']}x | {r['limit_ms']:.2f} | {_fmt(by_name.get(r['best']))} | "
+                     f"{_fmt(by_name.get(r['baseline']))} | {_fmt(by_name.get(r['other']))} | {margin} |")
+    lines += ["", "## Points", "",
+              "| family | name | px | rule | seeds | val top-1 % (mean) | test top-1 % (mean ± std) | per seed | MACs (G) | int8 ms 1t | int8 ms 2t | train min / run | on the front |",
+              "|---|---|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+    for p in sorted(points, key=lambda p: (p["family"], p["img_size"], p["name"])):
+        std = f" ± {p['top1_std']:.2f}" if p["top1_std"] is not None else ""
+        lines.append(
+            f"| {p['family']} | {p['name']} | {p['img_size']} | {p['rule']} | {len(p['seeds'])} | "
+            f"{statistics.fmean(p['val_top1']):.2f} | {p['top1_mean']:.2f}{std} | "
+            f"{', '.join(f'{t:.2f}' for t in p['top1'])} | {p['macs_g']:.3f} | {_ms(p['int8_ms_1t'])} | {_ms(p['int8_ms_2t'])} | "
+            f"{p['train_minutes']:.1f} | {'yes' if p['name'] in front else ''} |")
+    if meta.get("not_run"):
+        lines += ["", "## Not run yet", "", *[f"- {n}" for n in meta["not_run"]]]
+    return "\n".join(lines)
+
+
+def plot(points: list[dict], front: list[str], reference_ms: float | None, path: str) -> str | None:
+    timed = [p for p in points if p.get("int8_ms_1t") is not None]
+    if not timed:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    markers = {"baseline": "o", "rmg-pmsi": "s", "distill": "^"}
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for fam in sorted({p["family"] for p in timed}):
+        ps = sorted((p for p in timed if p["family"] == fam), key=lambda p: p["int8_ms_1t"])
+        ax.errorbar([p["int8_ms_1t"] for p in ps], [p["top1_mean"] for p in ps],
+                    yerr=[p["top1_std"] or 0 for p in ps], marker=markers.get(fam, "D"), linestyle=":", capsize=3,
+                    label=fam)
+        for p in ps:
+            ax.annotate(f"{p['img_size']}", (p["int8_ms_1t"], p["top1_mean"]), textcoords="offset points",
+                        xytext=(4, -10), fontsize=7)
+    fr = [next(p for p in timed if p["name"] == n) for n in front]
+    ax.plot([p["int8_ms_1t"] for p in fr], [p["top1_mean"] for p in fr], color="black", linewidth=1, label="Pareto front")
+    if reference_ms:
+        for b in BUDGETS:
+            ax.axvline(b * reference_ms, color="grey", linewidth=0.5, linestyle="--")
+    ax.set_xlabel("int8 LiteRT latency, 1 thread (ms)")
+    ax.set_ylabel("cub100 test top-1 (%)")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
