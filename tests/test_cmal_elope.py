@@ -50,6 +50,38 @@ def test_cam_is_equation_4_for_the_predicted_class():
             torch.testing.assert_close(cams[n][b], (w[:, None, None] * maps[n][b]).sum(0))
 
 
+def test_release_classifier_cam_is_its_linear_part_and_survives_bn_folding():
+    """By hand: W2[k] * s2 @ W1 * s1 with s = gamma / sqrt(var + eps); the exporter's BN folding
+    must leave the map (and so the crop box) unchanged."""
+    import copy
+
+    from fgvc_mobile.export.deploy import fold_batchnorms
+
+    torch.manual_seed(0)
+    m = CMALModel(5, descriptor=8, classifier="release", hidden=6).eval()
+    for bn in m.modules():
+        if isinstance(bn, torch.nn.BatchNorm1d):  # non-trivial statistics
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.data.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, maps = m.single(x, return_maps=True)
+        cams = m.class_activation_maps(maps, out)
+        for n in range(3):
+            bn1, fc1, bn2, _, fc2 = m.classifiers[n]
+            s1 = bn1.weight / torch.sqrt(bn1.running_var + bn1.eps)
+            s2 = bn2.weight / torch.sqrt(bn2.running_var + bn2.eps)
+            k = out[f"expert{n + 1}"].argmax(1)
+            for b in range(2):
+                w = ((fc2.weight[k[b]] * s2) @ fc1.weight) * s1
+                torch.testing.assert_close(cams[n][b], (w[:, None, None] * maps[n][b]).sum(0))
+        folded = copy.deepcopy(m)
+        assert fold_batchnorms(folded) > 0
+        out_f, maps_f = folded.single(x, return_maps=True)
+        for a, b in zip(cams, folded.class_activation_maps(maps_f, out_f)):
+            torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
 def test_overall_box_covers_exactly_the_region_above_threshold(monkeypatch):
     m = CMALModel(4, descriptor=8, threshold=0.5).eval()
     cams = [torch.zeros(1, 4, 4) for _ in range(3)]

@@ -26,7 +26,9 @@ class CMAL(Recipe):
         "CMAL-Net (Liu et al. 2023): experts on S1/S2/S3, CAM attention regions as mutual data augmentation, "
         "5 steps per batch, raw + attention-region fusion at test time (two passes)"
     )
-    model_defaults = {"width_mult": 1.0, "descriptor": 640, "threshold": 0.5}
+    # classifier "release": BN1d-FC-BN1d-ELU-FC as in the authors' code (the paper's bare FC diverges on
+    # MobileNetV2, models/cmal.py); checkpoints that predate the option load with the bare FC
+    model_defaults = {"width_mult": 1.0, "descriptor": 640, "threshold": 0.5, "classifier": "release", "hidden": 512}
 
     def build_model(self, num_classes, **kw):
         return CMALModel(num_classes, **self.resolve_model_kwargs(kw))
