@@ -124,3 +124,10 @@ def test_stride_one_stem_doubles_every_tap_and_costs_what_twice_the_input_costs(
     two.load_state_dict(one.state_dict())  # same weights: ImageNet checkpoints load into either
     with pytest.raises(ValueError, match="stem_stride must be 1 or 2"):
         BaselineMobileNetV2(10, stem_stride=4)
+
+
+def test_bn_momentum_reaches_every_smooth_conv_batchnorm_and_only_them():
+    m = PMSIModel(5, feature_size=16, descriptor=32, bn_momentum=0.01, twin={"feature_size": 8, "descriptor": 16})
+    smooth = [b for hs in (m, m.twin) for sc in hs.smooth for b in sc.modules() if isinstance(b, torch.nn.BatchNorm2d)]
+    assert len(smooth) == 12 and all(b.momentum == 0.01 for b in smooth)  # 2 BNs x 3 taps x 2 head sets
+    assert all(b.momentum == 0.1 for b in m.backbone.modules() if isinstance(b, torch.nn.BatchNorm2d))

@@ -64,10 +64,11 @@ class BaselineMobileNetV2(FGVCModel):
 TWIN = "twin_"
 
 
-def _pmsi_heads(chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout):
+def _pmsi_heads(chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout, bn_momentum=0.1):
     """Smooth convs, MSI gate (or None), stage classifiers and concat classifier of one head set."""
     strides = (tap_stride,) * len(chs) if isinstance(tap_stride, int) else tuple(tap_stride)
-    smooth_convs = nn.ModuleList(SmoothConv(c, feature_size, descriptor, smooth, st) for c, st in zip(chs, strides))
+    smooth_convs = nn.ModuleList(SmoothConv(c, feature_size, descriptor, smooth, st, bn_momentum)
+                                 for c, st in zip(chs, strides))
     gate = MSIGate(descriptor, feature_size, len(chs), msi_dropout) if msi else None
     aux = nn.ModuleList(BNClassifier(descriptor, feature_size, num_classes) for _ in chs)
     return smooth_convs, gate, aux, BNClassifier(len(chs) * descriptor, feature_size, num_classes)
@@ -97,10 +98,11 @@ class PMSIHeadSet(nn.Module):
     """One PMSI head set (smooth convs, MSI gate, stage and concat classifiers): a model's twin."""
 
     def __init__(self, chs, num_classes: int, feature_size: int = 320, descriptor: int = 640, smooth: str = "full",
-                 tap_stride: tuple[int, int, int] | int = 1, msi: bool = True, msi_dropout: float = 0.5):
+                 tap_stride: tuple[int, int, int] | int = 1, msi: bool = True, msi_dropout: float = 0.5,
+                 bn_momentum: float = 0.1):
         super().__init__()
         self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
-            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout)
+            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout, bn_momentum)
 
 
 class PMSIModel(FGVCModel):
@@ -130,18 +132,20 @@ class PMSIModel(FGVCModel):
         msi_dropout: float = 0.5,
         twin: dict | None = None,
         stem_stride: int = 2,
+        bn_momentum: float = 0.1,
     ):
         super().__init__(num_classes, width_mult, stem_stride)
         chs = [t.num_chs for t in self.backbone.feature_info]
         # the released head set keeps its own attribute names (checkpoints of earlier runs load)
         self.smooth, self.msi, self.aux_classifiers, self.concat_classifier = _pmsi_heads(
-            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout)
+            chs, num_classes, feature_size, descriptor, smooth, tap_stride, msi, msi_dropout, bn_momentum)
         self.twin = None
         if twin:
-            unknown = set(twin) - {"feature_size", "descriptor", "smooth", "tap_stride", "msi", "msi_dropout"}
+            unknown = set(twin) - {"feature_size", "descriptor", "smooth", "tap_stride", "msi", "msi_dropout", "bn_momentum"}
             if unknown:
                 raise ValueError(f"twin head options {sorted(unknown)} are unknown")
-            self.twin = PMSIHeadSet(chs, num_classes, **{"msi": msi, "msi_dropout": msi_dropout, **twin})
+            self.twin = PMSIHeadSet(chs, num_classes, **{"msi": msi, "msi_dropout": msi_dropout,
+                                                         "bn_momentum": bn_momentum, **twin})
             own = {TWIN + r: tuple(TWIN + h for h in heads) for r, heads in type(self).inference_rules.items()}
             self.inference_rules = {**own, **type(self).inference_rules}  # twin_concat first: the default
 

@@ -24,10 +24,11 @@ class SmoothConv(nn.Sequential):
 
     ``smooth="dwsep"`` replaces the 3x3 F->D conv by depthwise 3x3 + pointwise 1x1;
     ``tap_stride`` > 1 applies the 3x3 conv with that stride (the tap is reduced before the
-    heavy conv).
+    heavy conv). ``bn_momentum`` 0.01 is the release's (PyTorch's default 0.1 here).
     """
 
-    def __init__(self, cin: int, feature_size: int, descriptor: int, smooth: str = "full", tap_stride: int = 1):
+    def __init__(self, cin: int, feature_size: int, descriptor: int, smooth: str = "full", tap_stride: int = 1,
+                 bn_momentum: float = 0.1):
         layers = conv_bn_relu(cin, feature_size, 1)
         if smooth == "full":
             layers += conv_bn_relu(feature_size, descriptor, 3, stride=tap_stride)
@@ -36,6 +37,9 @@ class SmoothConv(nn.Sequential):
             layers += conv_bn_relu(feature_size, descriptor, 1)
         else:
             raise ValueError(f"smooth conv must be 'full' or 'dwsep', got {smooth!r}")
+        for m in layers:
+            if isinstance(m, nn.BatchNorm2d):
+                m.momentum = bn_momentum
         layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(1)]
         super().__init__(*layers)
 
