@@ -22,6 +22,8 @@ from pathlib import Path
 def _install(spec: str) -> None:
     sig_name, _, where = spec.partition("@")
     sig = getattr(signal, f"SIG{sig_name}")
+    if sig == signal.SIGINT:  # Ctrl-C reaches a foreground process; a background job inherits SIGINT ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if where.startswith("write:"):
         name, n = where[len("write:"):].split(",")
         real, count = os.replace, {"n": 0}

@@ -55,6 +55,16 @@ def assert_same_run(a, b, why: str = "") -> None:
     assert (b / "metrics.csv").read_text().count("\n") == EPOCHS + 1, why  # header + one row per epoch
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_raises():
+    """SIGINT handled as in a terminal's foreground process (a background job, e.g. one started
+    under nohup, inherits SIGINT ignored); the handler found is put back afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler, "training left its SIGINT handler"
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     # 3 classes x 8 = 24 training images: 6 batches of 4 per epoch

@@ -68,50 +68,45 @@ def reseed(generator: torch.Generator, seed: int, epoch: int, rank: int, batch: 
 
 class SeededBatches:
     """Iterates ``loader``, reseeding before each batch; batch numbers start at ``first`` (the
-    batches a resumed epoch skips count). Defers Ctrl-C to the end of the batch it lands in."""
+    batches a resumed epoch skips count).
+
+    Used as a context manager around the epoch (``with SeededBatches(...) as batches:``), it also
+    defers Ctrl-C to the end of the batch it lands in: SIGINT sets a flag, and the iteration raises
+    KeyboardInterrupt when that batch is done; a second SIGINT raises at once. Python's handler is
+    back in place when the ``with`` block exits, however it exits. Only in the main thread, and
+    only while Python's default SIGINT handler is installed (else Ctrl-C is left alone).
+    """
 
     def __init__(self, loader, generator: torch.Generator, seed: int, epoch: int, rank: int = 0, first: int = 0):
         self.loader, self.generator = loader, generator
         self.seed, self.epoch, self.rank, self.first = seed, epoch, rank, first
+        self.pending = False
+        self._previous = None
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self):
-        with _DeferredInterrupt() as interrupt:
-            for position, batch in enumerate(self.loader, self.first):
-                reseed(self.generator, self.seed, self.epoch, self.rank, position)
-                yield batch
-                interrupt.raise_if_pending()  # the batch is done: stop here if Ctrl-C came during it
+        for position, batch in enumerate(self.loader, self.first):
+            reseed(self.generator, self.seed, self.epoch, self.rank, position)
+            yield batch
+            if self.pending:  # the batch is done: stop here, Ctrl-C came during it
+                self.pending = False
+                raise KeyboardInterrupt
 
-
-class _DeferredInterrupt:
-    """SIGINT sets a flag instead of raising mid-batch; a second SIGINT raises at once.
-
-    Only in the main thread and only while Python's default handler is installed (else: no-op).
-    """
-
-    def __init__(self):
-        self.pending = False
-        self.previous = None
-
-    def _handler(self, signum, frame):
+    def _on_sigint(self, signum, frame):
         if self.pending:
             raise KeyboardInterrupt
         self.pending = True
 
-    def __enter__(self):
+    def __enter__(self) -> "SeededBatches":
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            self.previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
-    def raise_if_pending(self) -> None:
-        if self.pending:
-            self.pending = False
-            raise KeyboardInterrupt
-
-    def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+    def __exit__(self, *exc) -> bool:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
         return False

@@ -265,10 +265,11 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             pin_memory=device.type == "cuda",
         )
         try:
-            train_stats = train_one_epoch(
-                net, recipe, SeededBatches(loader, ctx.generator, cfg.seed, epoch, ddp.rank, skip_batches),
-                optimizer, scheduler, ctx, device, scaler, cfg.channels_last, None, show_progress and ddp.main, progress,
-            )
+            with SeededBatches(loader, ctx.generator, cfg.seed, epoch, ddp.rank, skip_batches) as batches:
+                train_stats = train_one_epoch(
+                    net, recipe, batches, optimizer, scheduler, ctx, device, scaler,
+                    cfg.channels_last, None, show_progress and ddp.main, progress,
+                )
         except KeyboardInterrupt:
             done = scheduler.last_epoch - epoch * steps_per_epoch
             if ddp.main and done > skip_batches:  # a batch finished since the last checkpoint

@@ -82,6 +82,6 @@ MUTATIONS: list[Mutation] = [
              "    refuse_changes(saved, typed, args.resume)", "    pass", (RESUME,),
              "train --resume CKPT --method OTHER silently continues the checkpoint's recipe"),
     Mutation("resume-replays-draws", "fgvc_mobile/train/determinism.py",
-             "reseed(self.generator, self.seed, self.epoch, self.rank, position)", "pass", (RESUME,),
+             "            reseed(self.generator, self.seed, self.epoch, self.rank, position)\n", "", (RESUME,),
              "mid-epoch resume replays the epoch's first random draws"),
 ]
