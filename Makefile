@@ -1,6 +1,6 @@
 # The two commands of the README. Both create the virtual environment on first use.
 #   make demo   - the whole pipeline on the embedded synthetic data set
-#   make test   - the default test suite (what CI runs); `make test-slow` adds real-data checks
+#   make test   - the default test suite (what CI runs); `make test-slow` runs the slow tests: cub100 checks, slow fault cases
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

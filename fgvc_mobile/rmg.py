@@ -104,5 +104,7 @@ def jigsaw(
         order = torch.stack([torch.randperm(n * n, generator=generator) for _ in range(b)])
     else:
         order = torch.randperm(n * n, generator=generator).expand(b, -1)
+    # the draws come from a CPU generator (reproducible on any device); the index follows the input
+    order = order.to(x.device)
     patches = torch.gather(patches, 1, order.view(b, n * n, 1, 1, 1).expand_as(patches))
     return patches.reshape(b, n, n, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)

@@ -1,23 +1,18 @@
-"""Faults for real: a training process SIGKILLed or Ctrl-C'd at a random point resumes to the
+"""Faults for real: a training process SIGKILLed or Ctrl-C'd at a chosen step resumes to the
 same result; a full disk or read-only folder during checkpointing leaves the previous good files
 intact (a tiny tmpfs where we may mount one, monkeypatched errors everywhere). The same faults
 during export: tests/test_reliability_export_faults.py.
 
-The kill points are random; the seed is printed in every failure message (set
-FGVC_FAULT_SEED to replay one).
+The faults are injected at chosen steps by tests/fault_child.py (mid-batch, in the last batch of
+an epoch, during a checkpoint write), never at a moment picked by a clock or a random draw.
 """
-
-from __future__ import annotations
 
 import errno
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -33,16 +28,20 @@ EPOCHS = 4
 TRAIN = ["--method", "rmg-pmsi", "--model", '{"feature_size": 16, "descriptor": 32, "width_mult": 0.35}', "--img-size", "32",
          "--resize", "36", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--seed", "7", "--lr", "0.01"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-SEED = int(os.environ.get("FGVC_FAULT_SEED") or random.SystemRandom().randrange(2**31))
+CHILD = Path(__file__).with_name("fault_child.py")
+BATCHES = 6  # 3 classes x 8 training images, batch size 4
 
 
 def _untimed(row: dict) -> dict:
     return {k: v for k, v in row.items() if "seconds" not in k and not k.endswith("_per_s")}
 
 
-def _train(*argv) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "fgvc_mobile.cli", "train", *map(str, argv)], env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _train(*argv, fault: str | None = None) -> subprocess.Popen:
+    """``fgvc-mobile train ARGV``; with ``fault``, through tests/fault_child.py (FGVC_TEST_FAULT)."""
+    cmd = [sys.executable, str(CHILD)] if fault else [sys.executable, "-m", "fgvc_mobile.cli"]
+    env = {**ENV, "FGVC_TEST_FAULT": fault} if fault else ENV
+    return subprocess.Popen([*cmd, "train", *map(str, argv)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
@@ -55,14 +54,6 @@ def _epoch_of(path: Path) -> int:
         return load_checkpoint(path)["epoch"]
     except Exception:  # not written yet
         return -1
-
-
-def _wait_for_epoch(proc: subprocess.Popen, last: Path, epoch: int, timeout: float = 600) -> None:
-    t0 = time.monotonic()
-    while _epoch_of(last) < epoch:
-        assert proc.poll() is None, f"training ended early (seed {SEED}): {proc.stderr.read()[-2000:]}"
-        assert time.monotonic() - t0 < timeout
-        time.sleep(0.05)
 
 
 def _same_run(a: Path, b: Path, why: str) -> None:
@@ -88,101 +79,48 @@ def uninterrupted(tmp_path_factory, fault_data) -> Path:
     return out
 
 
-@pytest.mark.parametrize("where", ["random point", pytest.param("during a checkpoint write", marks=pytest.mark.slow)])
-def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, fault_data, uninterrupted, where):
-    rng = random.Random(f"{SEED}-{where}")
+@pytest.mark.parametrize("where,fault,expect_epoch", [
+    ("mid-batch", "KILL@2,3,2", 2),  # epoch 3, batch 4, after 2 of its 4 phases
+    pytest.param("first batch of an epoch", "KILL@1,0,0", 1, marks=pytest.mark.slow),
+    pytest.param("during a checkpoint write", "KILL@write:last.pt,2", 1, marks=pytest.mark.slow),
+])
+def test_sigkill_then_resume_equals_the_uninterrupted_run(tmp_path, fault_data, uninterrupted, where, fault,
+                                                         expect_epoch):
     out = tmp_path / "run"
-    proc = _train("--data", f"folder:{fault_data}", "--out", out, "--epochs", EPOCHS, *TRAIN)
-    after = rng.randint(1, EPOCHS - 2)
-    _wait_for_epoch(proc, out / "last.pt", after)
-    caught_write = False
-    if where == "random point":  # time one epoch, then kill at a random moment of the next
-        t0 = time.monotonic()
-        _wait_for_epoch(proc, out / "last.pt", after + 1)
-        time.sleep((time.monotonic() - t0) * rng.uniform(0.0, 0.8))
-    else:  # kill the moment a temporary checkpoint file appears (atomic_path's .last.pt.*.tmp)
-        seen = (out / "last.pt").stat().st_mtime_ns
-        while proc.poll() is None:
-            if any(n.startswith(".last.pt.") for n in os.listdir(out)):
-                caught_write = True
-                break
-            if (out / "last.pt").stat().st_mtime_ns != seen:  # missed this write: kill now, mid-epoch
-                break
-    assert proc.poll() is None, f"the run ended before the kill (seed {SEED})"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    # the last checkpoint is whole (the old one if the kill hit its replacement mid-write)
+    proc = _train("--data", f"folder:{fault_data}", "--out", out, "--epochs", EPOCHS, *TRAIN, fault=fault)
+    rc, err = _finish(proc)
+    assert rc == -signal.SIGKILL, f"{where}: {err[-2000:]}"
+    caught_write = any(p.name.startswith(".last.pt.") for p in out.iterdir())  # the temporary file the kill left
+    # the last checkpoint is whole: the previous one, when the kill hit its replacement mid-write
     killed_at = _epoch_of(out / "last.pt")
     record("faults", faults_injected=1, kill_during_write=int(caught_write), files_checked=1,
            files_lost=int(killed_at < 0))
-    assert after <= killed_at < EPOCHS, f"seed {SEED}"
+    assert killed_at == expect_epoch, where
+    assert caught_write == (where == "during a checkpoint write")
     # resume with nothing but the checkpoint: its own epochs, folder and settings
     rc, err = _finish(_train("--resume", out / "last.pt"))
-    assert rc == 0, f"seed {SEED}: {err[-2000:]}"
-    _same_run(uninterrupted, out, f"seed {SEED}, killed after epoch {killed_at} ({where})")
+    assert rc == 0, err[-2000:]
+    _same_run(uninterrupted, out, f"killed {where}, after epoch {killed_at}")
     record("faults", runs_resumed=1)
 
 
-class _Stderr(threading.Thread):
-    """Collects a child's stderr as it arrives, so a test can act on its progress bars."""
-
-    def __init__(self, proc: subprocess.Popen):
-        super().__init__(daemon=True)
-        self.proc, self.buf = proc, bytearray()
-        self.start()
-
-    def run(self) -> None:
-        while chunk := os.read(self.proc.stderr.fileno(), 4096):
-            self.buf += chunk
-
-    def text(self) -> str:
-        return self.buf.decode("utf-8", errors="replace")
-
-
-@pytest.mark.parametrize("when", ["mid-epoch", pytest.param("random point", marks=pytest.mark.slow)])
-def test_ctrl_c_writes_a_resumable_checkpoint(tmp_path, fault_data, uninterrupted, when):
-    rng = random.Random(f"{SEED}-sigint-{when}")
+@pytest.mark.parametrize("where,fault,expect", [
+    ("mid-epoch, mid-batch", "INT@2,1,2", (2, 2)),  # stops when batch 2 of epoch 3 is done
+    pytest.param("the last batch of an epoch", f"INT@1,{BATCHES - 1},1", (1, BATCHES), marks=pytest.mark.slow),
+])
+def test_ctrl_c_writes_a_resumable_checkpoint(tmp_path, fault_data, uninterrupted, where, fault, expect):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "fgvc_mobile.cli", "train", "--data", f"folder:{fault_data}",
-                             "--out", str(out), "--epochs", str(EPOCHS), *TRAIN], env=ENV,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    stderr = _Stderr(proc)
-    if when == "random point":
-        after = rng.randint(1, EPOCHS - 2)
-        _wait_for_epoch(proc, out / "last.pt", after)
-        time.sleep(rng.uniform(0.0, 1.0))
-    else:  # time one epoch, then interrupt the next one part-way through its batches
-        after = EPOCHS - 2
-        _wait_for_epoch(proc, out / "last.pt", after - 1)
-        t0 = time.monotonic()
-        _wait_for_epoch(proc, out / "last.pt", after)
-        epoch_seconds = time.monotonic() - t0
-        while f"epoch {after + 1} train" not in stderr.text() and proc.poll() is None:  # its progress bar
-            time.sleep(0.01)
-        time.sleep(epoch_seconds * rng.uniform(0.1, 0.3))
-    assert proc.poll() is None, f"the run ended before Ctrl-C (seed {SEED})"
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=600)
-    stderr.join(timeout=60)
-    err = stderr.text()
+    proc = _train("--data", f"folder:{fault_data}", "--out", out, "--epochs", EPOCHS, *TRAIN, fault=fault)
+    rc, err = _finish(proc)
     record("faults", faults_injected=1, files_checked=1, files_lost=int(_epoch_of(out / "last.pt") < 0))
-    ckpt = load_checkpoint(out / "last.pt")
-    if ckpt["epoch"] == EPOCHS:  # the signal landed after the last epoch (while exiting): a finished run
-        assert proc.returncode in (0, 130, -signal.SIGINT), f"seed {SEED}: {err[-2000:]}"
-        _same_run(uninterrupted, out, f"seed {SEED}, Ctrl-C after the last epoch")
-        return
-    assert proc.returncode == 130 and "Traceback" not in err, f"seed {SEED}: {err[-2000:]}"
+    assert rc == 130 and "Traceback" not in err, err[-2000:]
     assert err.rstrip().endswith("interrupted")
-    assert after <= ckpt["epoch"] < EPOCHS
+    ckpt = load_checkpoint(out / "last.pt")
+    assert (ckpt["epoch"], ckpt["batches_done"]) == expect  # Ctrl-C lets the batch it lands in finish
     rc, err = _finish(_train("--resume", out / "last.pt"))
-    assert rc == 0, f"seed {SEED}: {err[-2000:]}"
-    done = load_checkpoint(out / "last.pt")
-    assert done["epoch"] == EPOCHS and len(done["history"]) == EPOCHS
-    assert (out / "metrics.csv").read_text().count("\n") == EPOCHS + 1
-    if ckpt.get("batches_done", 0) == 0:  # stopped between epochs: the resumed run is the same run
-        _same_run(uninterrupted, out, f"seed {SEED}, Ctrl-C after epoch {ckpt['epoch']}")
-    record("faults", runs_resumed=1, mid_epoch_resume=int(ckpt.get("batches_done", 0) > 0))
+    assert rc == 0, err[-2000:]
+    _same_run(uninterrupted, out, f"Ctrl-C {where}")
+    record("faults", runs_resumed=1, mid_epoch_resume=int(ckpt["batches_done"] > 0))
 
 
 def test_ctrl_c_before_a_batch_finishes_keeps_the_exact_epoch_checkpoint(monkeypatch, tmp_path, rel_data):

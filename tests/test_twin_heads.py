@@ -107,3 +107,19 @@ def test_a_twin_run_trains_selects_and_exports_the_twin(tiny_folder, tmp_path):
     assert meta["model_kwargs"]["twin"]["feature_size"] == 8
     assert {"top1/twin_concat", "top1/twin_combined", "top1/concat", "top1/combined"} <= set(meta["history"][-1])
     assert DeployModel(model, input_size=32).rule == "twin_concat"
+
+
+def test_the_twin_heads_train_the_backbone_too():
+    """What the docs say (models/fgvc.py, docs/deploy_cost.md): the twin's losses reach the backbone."""
+    from fgvc_mobile.models.fgvc import TWIN
+
+    torch.manual_seed(0)
+    model = get_method("rmg-pmsi").build_model(4, twin={"feature_size": 8, "descriptor": 16, "smooth": "dwsep"}).train()
+    out = model(torch.randn(4, 3, 32, 32))
+    twin_only = sum(torch.nn.functional.cross_entropy(out[TWIN + h], torch.tensor([0, 1, 2, 3]))
+                    for h in ("aux_stage1", "aux_stage2", "aux_stage3", "concat"))
+    twin_only.backward()
+    grads = [p.grad for p in model.backbone.parameters()]
+    assert all(g is not None for g in grads) and any(float(g.abs().sum()) > 0 for g in grads)
+    released = [p.grad for n, p in model.named_parameters() if n.startswith("concat_classifier.")]
+    assert all(g is None for g in released)  # and they leave the released heads alone

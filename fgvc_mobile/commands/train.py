@@ -97,11 +97,13 @@ def _resume_config(args, overrides: dict):
     from fgvc_mobile.errors import FGVCError
     from fgvc_mobile.train.checkpoint import load_checkpoint
     from fgvc_mobile.train.config import TrainConfig
+    from fgvc_mobile.train.resume import refuse_changes
 
     saved = load_checkpoint(args.resume).get("config")
     if not isinstance(saved, dict):
         raise FGVCError(f"--resume {args.resume}: the checkpoint records no training config")
     typed = {k: v for k, v in overrides.items() if v is not None and k != "resume"}
+    refuse_changes(saved, typed, args.resume)  # another --method, --model or --data is another run
     ignored = sorted(set(typed) - set(RESUME_OPTIONS)) + (["config"] if args.config else [])
     if ignored:
         logging.getLogger("fgvc_mobile.train").warning(

@@ -111,8 +111,8 @@ class PMSIModel(FGVCModel):
     ``msi=False`` gives PMG's heads (same smooth convs and classifiers, no interaction gate).
     ``twin`` (head keyword arguments, e.g. the ``light`` preset's) adds a second, cheaper head set
     on the same taps, trained beside the released heads in every phase and deployable on its own
-    (rules ``twin_concat``, the default, and ``twin_combined``): the backbone is shaped by the
-    released heads while the deploy graph pays only for the twin's.
+    (rules ``twin_concat``, the default, and ``twin_combined``): the backbone is trained by both
+    head sets (the twin's losses reach it too), while the deploy graph pays only for the twin's.
     """
 
     inference_rules = {

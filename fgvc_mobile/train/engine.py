@@ -27,15 +27,20 @@ def train_one_epoch(
     show_progress: bool = True,
     ema: torch.optim.swa_utils.AveragedModel | None = None,
     mixer=None,
+    progress: dict | None = None,
 ) -> dict:
     """One pass over ``loader``; each recipe step gets its own backward and optimizer step.
 
     ``mixer`` (mixup/cutmix) turns a batch's labels into soft targets before the recipe sees it;
-    ``ema`` averages the weights once per batch, after all of its steps.
+    ``ema`` averages the weights once per batch, after all of its steps. ``progress`` holds the
+    running loss sums and counts, updated after every batch: the trainer saves it with a
+    mid-epoch checkpoint and hands it back on resume, so the epoch's metrics equal an
+    uninterrupted epoch's.
     """
     model.train()
-    sums: dict[str, float] = defaultdict(float)
-    n_batches, n_images = 0, 0
+    progress = {} if progress is None else progress
+    sums: dict[str, float] = progress.setdefault("sums", {})
+    n_batches, n_images = progress.get("batches", 0), progress.get("images", 0)
     t0 = time.perf_counter()
     bar = tqdm(loader, desc=f"epoch {ctx.epoch + 1} train", leave=False, disable=not show_progress, mininterval=1.0)
     for images, labels in bar:
@@ -54,12 +59,13 @@ def train_one_epoch(
             else:
                 loss.backward()
                 optimizer.step()
-            sums[name] += float(loss.detach())
+            sums[name] = sums.get(name, 0.0) + float(loss.detach())
         scheduler.step()
         if ema is not None:
             ema.update_parameters(unwrap(model))
         n_batches += 1
         n_images += images.shape[0]
+        progress.update(batches=n_batches, images=n_images)
         bar.set_postfix(loss=f"{sum(sums.values()) / n_batches:.3f}")
         if max_steps is not None and n_batches >= max_steps:
             break

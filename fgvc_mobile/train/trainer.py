@@ -35,9 +35,11 @@ from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.backbone import load_pretrained
 from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
+from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
 from fgvc_mobile.train.history import plot_history, write_history
 from fgvc_mobile.serialization import atomic_write_json
+from fgvc_mobile.train.resume import asked_of, refuse_changes
 
 log = logging.getLogger("fgvc_mobile.train")
 
@@ -153,11 +155,15 @@ def _lr_lambda(total_steps: int, warmup_steps: int):
     return f
 
 
-def _compatible_resume(cfg: TrainConfig, ckpt: dict, classes: list[str]) -> None:
+def _compatible_resume(cfg: TrainConfig, ckpt: dict, classes: list[str], n_train: int | None = None) -> None:
     if ckpt["method"] != cfg.method:
         raise FGVCError(f"--resume: checkpoint was trained with --method {ckpt['method']}, not {cfg.method}")
     if list(ckpt["classes"]) != list(classes):
         raise FGVCError("--resume: checkpoint classes differ from the data set's classes")
+    saved_n = (ckpt.get("data") or {}).get("n_train")
+    if n_train is not None and saved_n is not None and saved_n != n_train:
+        raise FGVCError(f"--resume: --data {cfg.data} now has {n_train} training images; the checkpoint's run "
+                        f"had {saved_n} (a resumed run must see the same data)")
 
 
 def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
@@ -172,6 +178,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         saved = resume_ckpt.get("config")
         if not isinstance(saved, dict):
             raise FGVCError(f"--resume {cfg.resume}: the checkpoint records no training config")
+        refuse_changes(saved, asked_of(cfg), cfg.resume)
         cfg = TrainConfig.from_dict({**saved, **keep, "resume": cfg.resume}, source=f"--resume {cfg.resume}")
 
     seed_everything(cfg.seed)
@@ -181,7 +188,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     pre = preprocess_for(cfg)
     splits, val_record = _load_data(cfg)
     augment, mixer = _augmentation(cfg, recipe, options, len(splits.classes))
-    train_ds = ImageListDataset(splits.train, build_transform(pre, train=True, augment=augment))
+    train_ds = SeededSamples(ImageListDataset(splits.train, build_transform(pre, train=True, augment=augment)))
     val_ds = ImageListDataset(splits.val, build_transform(pre, train=False))
     test_ds = ImageListDataset(splits.test, build_transform(pre, train=False))
 
@@ -211,8 +218,9 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     autocast = (lambda: torch.autocast("cuda", dtype=torch.float16)) if use_amp else contextlib.nullcontext
 
     start_epoch, skip_batches, history, best = 0, 0, [], {"metric": None, "value": -1.0, "epoch": -1}
+    progress: dict = {}  # running loss sums of the current epoch (saved in a mid-epoch checkpoint)
     if resume_ckpt is not None:
-        _compatible_resume(cfg, resume_ckpt, splits.classes)
+        _compatible_resume(cfg, resume_ckpt, splits.classes, len(splits.train))
         try:  # a checkpoint can unpickle safely and still hold states that do not fit this run
             model.load_state_dict(resume_ckpt["train_model" if ema is not None else "model"])
             if ema is not None:
@@ -226,6 +234,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             best = dict(resume_ckpt.get("best", best))
             pretrained_src = resume_ckpt.get("pretrained")
             set_rng_state(resume_ckpt["rng"])
+            progress = dict(resume_ckpt.get("epoch_progress") or {}) if skip_batches else {}
         except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
             first = (str(e).strip().splitlines() or [""])[0][:200]
             raise FGVCError(f"--resume {cfg.resume}: cannot restore the run ({e.__class__.__name__}: {first})") from None
@@ -256,6 +265,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             scheduler=scheduler.state_dict(),
             epoch=epoch_done,
             batches_done=batches_done,
+            epoch_progress=progress if batches_done else {},
             rng=rng_state(),
             config=cfg.to_dict(),
             method=cfg.method,
@@ -283,7 +293,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         frozen = epoch < cfg.freeze_backbone_epochs
         for p in model.backbone.parameters():
             p.requires_grad_(not frozen)
-        order = _epoch_order(len(train_ds), cfg.seed, epoch, ddp.rank, ddp.world)
+        order = seeded_order(_epoch_order(len(train_ds), cfg.seed, epoch, ddp.rank, ddp.world), cfg.seed, epoch, ddp.rank)
         order = order[: steps_per_epoch * cfg.batch_size][skip_batches * cfg.batch_size :]
         loader = DataLoader(
             train_ds,
@@ -295,10 +305,11 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             pin_memory=device.type == "cuda",
         )
         try:
-            train_stats = train_one_epoch(
-                net, recipe, loader, optimizer, scheduler, ctx, device, scaler,
-                cfg.channels_last, None, show_progress and ddp.main, ema=ema, mixer=mixer,
-            )
+            with SeededBatches(loader, ctx.generator, cfg.seed, epoch, ddp.rank, skip_batches) as batches:
+                train_stats = train_one_epoch(
+                    net, recipe, batches, optimizer, scheduler, ctx, device, scaler,
+                    cfg.channels_last, None, show_progress and ddp.main, ema=ema, mixer=mixer, progress=progress,
+                )
         except KeyboardInterrupt:
             done = scheduler.last_epoch - epoch * steps_per_epoch
             if ddp.main and done > skip_batches:  # a batch finished since the last checkpoint
@@ -310,7 +321,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
                 log.warning("interrupted before a batch of epoch %d finished; %s", epoch + 1,
                             f"resume from {out / 'last.pt'}" if epoch else "nothing to resume, start again")
             raise
-        skip_batches = 0
+        skip_batches, progress = 0, {}
         row = {"epoch": epoch + 1, "lr_backbone": optimizer.param_groups[0]["lr"], "backbone_frozen": frozen, **train_stats}
         if ddp.main and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
             val_loader = DataLoader(val_ds, batch_size=max(cfg.batch_size, 32), num_workers=cfg.workers)

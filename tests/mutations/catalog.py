@@ -1,0 +1,87 @@
+"""The mutations ``run.py`` applies: each breaks one core behaviour with one textual change to a
+product file, and names the default-suite tests that must then fail.
+
+A mutation is (name, file, old text, new text, tests). ``old`` must occur exactly once in ``file``
+(tests/test_mutation_catalog.py checks that in the default suite, so the catalogue cannot rot
+silently when the product code is reworded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str
+    old: str
+    new: str
+    tests: tuple[str, ...]  # pytest node ids / files of the default suite that must catch it
+    why: str = ""
+
+
+CORE = "tests/test_core_behaviours.py"
+RESUME = "tests/test_resume.py"
+
+MUTATIONS: list[Mutation] = [
+    # ---- the five of issue 15 ---------------------------------------------------------------
+    Mutation("rmg-off-in-training", "fgvc_mobile/methods/rmg_pmsi.py",
+             'return recursive_mosaic(images, level, per_image=ctx.options["per_image"], generator=ctx.generator)',
+             "return images", (CORE,), "RMG-PMSI trains on plain images"),
+    Mutation("rmg-nesting-wrong-granularity", "fgvc_mobile/rmg.py",
+             "            size //= 2\n", "            size //= 1\n", (CORE, "tests/test_rmg.py"),
+             "inner mosaics permute patches of the previous level's size"),
+    Mutation("rmg-nesting-wrong-patch", "fgvc_mobile/rmg.py",
+             "top += (k // 2) * size", "top += (k % 2) * size", (CORE,),
+             "recursion enters another patch than the one drawn"),
+    Mutation("top1-counts-top2", "fgvc_mobile/train/engine.py",
+             "hit[:, : min(k, k_max)]", "hit[:, : min(k + 1, k_max)]", (CORE,), "top-1 hit when the label is 2nd"),
+    Mutation("export-top1-counts-top2", "export/validate.py",
+             "(scores.argmax(axis=1) == labels).mean()",
+             "(np.argsort(-scores, axis=1)[:, :2] == labels[:, None]).any(axis=1).mean()", (CORE,)),
+    Mutation("int8-gate-neutered", "export/validate.py",
+             "drop > max_int8_drop + 1e-9", "drop > max_int8_drop + 100", (CORE,),
+             "a too-large int8 drop is published"),
+    Mutation("int8-gate-ignored-by-pipeline", "export/pipeline.py",
+             "failed = [a for a in arts if not verdicts[a.file].passed]", "failed = []",
+             ("tests/test_export_errors.py",)),
+    Mutation("manifest-resize-default", "fgvc_mobile/data/preprocess.py",
+             "resize = int(round(input_size * 8 / 7))", "resize = int(round(input_size * 9 / 8))", (CORE,)),
+    Mutation("manifest-resize-written", "fgvc_mobile/data/preprocess.py",
+             'd["resize"] = list(self.resize_hw)', 'd["resize"] = [v + 2 for v in self.resize_hw]', (CORE,)),
+    Mutation("train-resize-ignored", "fgvc_mobile/train/trainer.py",
+             "resize=(cfg.resize, cfg.resize)", "resize=(cfg.resize + 4, cfg.resize + 4)", (CORE,)),
+    # ---- other core behaviours ----------------------------------------------------------------
+    Mutation("progressive-phase-order", "fgvc_mobile/methods/progressive.py",
+             'PHASE_HEADS = ("aux_stage1", "aux_stage2", "aux_stage3", "concat")',
+             'PHASE_HEADS = ("aux_stage3", "aux_stage2", "aux_stage1", "concat")', (CORE,)),
+    Mutation("rmg-levels-reversed", "fgvc_mobile/methods/rmg_pmsi.py",
+             '"levels": [3, 2, 1, 0]', '"levels": [1, 2, 3, 0]', (CORE,)),
+    Mutation("concat-weight-dropped", "fgvc_mobile/methods/rmg_pmsi.py",
+             '"loss_weights": [1.0, 1.0, 1.0, 2.0]', '"loss_weights": [1.0, 1.0, 1.0, 1.0]', (CORE,)),
+    Mutation("pmg-granularities", "fgvc_mobile/methods/pmg.py",
+             '"granularities": [8, 4, 2, 1]', '"granularities": [2, 4, 8, 1]', (CORE,)),
+    Mutation("deploy-no-pruning", "export/deploy.py",
+             'self.rewrites["pruned"] = self._prune(input_size) if prune else []',
+             'self.rewrites["pruned"] = []', ("tests/test_deploy.py",)),
+    Mutation("imagenet-mean", "fgvc_mobile/data/preprocess.py",
+             "IMAGENET_MEAN = (0.485, 0.456, 0.406)", "IMAGENET_MEAN = (0.485, 0.406, 0.456)", (CORE,)),
+    Mutation("imagenet-std", "fgvc_mobile/data/preprocess.py",
+             "IMAGENET_STD = (0.229, 0.224, 0.225)", "IMAGENET_STD = (0.229, 0.225, 0.224)", (CORE,)),
+    Mutation("calibration-from-test-split", "export/calibration.py",
+             'pre, "train", n, "--calib-data"', 'pre, "test", n, "--calib-data"', (CORE,),
+             "int8 calibrated on the images it is judged on"),
+    Mutation("jigsaw-index-on-cpu", "fgvc_mobile/rmg.py",
+             "order = order.to(x.device)", "order = order", ("tests/test_device.py",),
+             "PMG crashes on CUDA"),
+    Mutation("bench-cpu-time-is-wall-time", "benchmarks/latency.py",
+             "cpu.append(time.process_time_ns() - c0)", "cpu.append(time.perf_counter_ns() - t0)",
+             ("tests/test_bench_cpu_time.py",), "the CPU-time column reports wall time"),
+    Mutation("resume-keeps-other-method", "fgvc_mobile/commands/train.py",
+             "    refuse_changes(saved, typed, args.resume)", "    pass", (RESUME,),
+             "train --resume CKPT --method OTHER silently continues the checkpoint's recipe"),
+    Mutation("resume-replays-draws", "fgvc_mobile/train/determinism.py",
+             "            reseed(self.generator, self.seed, self.epoch, self.rank, position)\n", "", (RESUME,),
+             "mid-epoch resume replays the epoch's first random draws"),
+]
