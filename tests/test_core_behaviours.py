@@ -209,7 +209,7 @@ def test_top1_counts_only_the_first_prediction():
     assert topk_correct(LOGITS, LABELS, ks=(1, 2, 5)) == {1: 1, 2: 3, 5: 3}
     loader = [(torch.tensor([[0], [1]]), LABELS[:2]), (torch.tensor([[2]]), LABELS[2:])]
     m = evaluate(_Table(), loader, torch.device("cpu"), show_progress=False)
-    assert m["n_test"] == 3
+    assert m["n_images"] == 3
     for name in ("head", "twice"):
         assert m[f"top1/{name}"] == pytest.approx(100 / 3)
         assert m[f"top5/{name}"] == pytest.approx(100.0)

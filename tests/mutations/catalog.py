@@ -23,6 +23,7 @@ class Mutation:
 
 CORE = "tests/test_core_behaviours.py"
 RESUME = "tests/test_resume.py"
+VAL = "tests/test_validation_split.py"
 
 MUTATIONS: list[Mutation] = [
     # ---- the five of issue 15 ---------------------------------------------------------------
@@ -84,4 +85,18 @@ MUTATIONS: list[Mutation] = [
     Mutation("resume-replays-draws", "fgvc_mobile/train/determinism.py",
              "            reseed(self.generator, self.seed, self.epoch, self.rank, position)\n", "", (RESUME,),
              "mid-epoch resume replays the epoch's first random draws"),
+    # ---- selection on the validation split (issue 14) -------------------------------------------
+    Mutation("best-selected-on-test", "fgvc_mobile/train/trainer.py",
+             "val_ds = ImageListDataset(splits.val, build_transform(pre, train=False))",
+             "val_ds = ImageListDataset(splits.test, build_transform(pre, train=False))", (VAL,),
+             "best.pt chosen on the test split"),
+    Mutation("val-carve-not-stratified", "fgvc_mobile/data/validation.py",
+             "k = per_class_count(len(idx), fraction)", "k = per_class_count(len(samples), fraction) // len(by_class)",
+             (VAL,), "the validation split ignores class sizes"),
+    Mutation("ema-not-restored-on-resume", "fgvc_mobile/train/trainer.py",
+             '                ema.module.load_state_dict(resume_ckpt["model"])\n', "", (VAL,),
+             "a resumed EMA run restarts its average from the raw weights"),
+    Mutation("front-budget-ignores-std", "benchmarks/front_report.py",
+             "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
+             "a win inside the seeds' noise is called a win"),
 ]
