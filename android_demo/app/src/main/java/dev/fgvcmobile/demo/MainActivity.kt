@@ -65,6 +65,7 @@ class MainActivity : ComponentActivity() {
     // UI thread
     private var loadedSettings: FgvcClassifier.Settings? = null
     private val benchmarksPending = AtomicInteger(0)
+    private var analysis: ImageAnalysis? = null
 
     private lateinit var previewView: PreviewView
     private lateinit var stillView: ImageView
@@ -227,13 +228,15 @@ class MainActivity : ComponentActivity() {
         withCameraProvider("Starting the camera") { provider ->
             val preview = Preview.Builder().build()
             preview.setSurfaceProvider(previewView.surfaceProvider)
-            val analysis = ImageAnalysis.Builder()
+            val useCase = ImageAnalysis.Builder()
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                 .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
                 .build()
-            analysis.setAnalyzer(inference) { proxy -> analyze(proxy) }
+            useCase.setAnalyzer(inference) { proxy -> analyze(proxy) }
+            analysis?.clearAnalyzer()
+            analysis = useCase
             provider.unbindAll()
-            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, preview, analysis)
+            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, preview, useCase)
             stillView.visibility = View.GONE
             previewView.visibility = View.VISIBLE
         }
@@ -370,6 +373,8 @@ class MainActivity : ComponentActivity() {
 
     override fun onDestroy() {
         super.onDestroy()
+        analysis?.clearAnalyzer() // no frame may reach the executor after its shutdown
+        analysis = null
         onInference("Closing the model") {
             classifier?.close()
             classifier = null
