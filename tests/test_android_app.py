@@ -137,3 +137,14 @@ def test_robustness_rules_of_the_activity_hold():
     assert 'android:launchMode="singleTop"' in manifest
     for kt in _kt_files():
         assert "org.tensorflow.lite.nnapi" not in kt.read_text(), f"{kt}: NNAPI is deprecated and not offered"
+
+
+def test_the_checked_kotlin_version_is_the_builds():
+    """kotlinc of the CI check, of .ci/run's pinned install and of the Gradle build are one version."""
+    toml = (ANDROID / "gradle" / "libs.versions.toml").read_text()
+    assert re.search(rf'^kotlin = "{re.escape(KOTLIN_VERSION)}"$', toml, re.M), "libs.versions.toml's kotlin differs from the checked one"
+    assert f"KOTLIN_VERSION={KOTLIN_VERSION}" in SCRIPT.read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert f"KOTLIN_VERSION={KOTLIN_VERSION}" in ci and re.search(r"^KOTLIN_TGZ_SHA256=[0-9a-f]{64}$", ci, re.M)
+    for pkg in ("junit4=", "aapt=", "android-framework-res="):
+        assert pkg in ci, f".ci/run must install {pkg} with a pinned version"

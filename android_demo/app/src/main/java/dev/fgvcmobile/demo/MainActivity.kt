@@ -161,8 +161,13 @@ class MainActivity : ComponentActivity() {
 
     /** `am start ... --ez benchmark true [--ei warmup N --ei runs N --ei threads N --es delegate NAME]` */
     private fun handleIntent(intent: Intent?) {
-        val extras = intent?.extras ?: return
-        when (val parsed = BenchmarkRequest.parse { key -> @Suppress("DEPRECATION") extras.get(key) }) {
+        val parsed = try {
+            val extras = intent?.extras ?: return
+            BenchmarkRequest.parse { key -> @Suppress("DEPRECATION") extras.get(key) }
+        } catch (e: RuntimeException) { // e.g. BadParcelableException from a malformed extra
+            BenchmarkRequest.Parsed.Invalid(AppText.failure("Reading the intent", e))
+        }
+        when (parsed) {
             BenchmarkRequest.Parsed.NotRequested -> Unit
             is BenchmarkRequest.Parsed.Invalid -> {
                 Log.w(BENCH_TAG, parsed.message)
@@ -177,13 +182,13 @@ class MainActivity : ComponentActivity() {
      * shown as one line; [onFailure] then runs on the UI thread. Tasks submitted while the
      * activity is being destroyed are dropped.
      */
-    private fun onInference(action: String, onFailure: () -> Unit = {}, block: () -> Unit) {
+    private fun onInference(action: String, tag: String = TAG, onFailure: () -> Unit = {}, block: () -> Unit) {
         try {
             inference.execute {
                 try {
                     block()
                 } catch (t: Throwable) {
-                    Log.e(TAG, "$action failed", t)
+                    Log.e(tag, "$action failed", t)
                     val message = AppText.failure(action, t)
                     ui {
                         onFailure()
@@ -192,7 +197,7 @@ class MainActivity : ComponentActivity() {
                 }
             }
         } catch (e: RejectedExecutionException) {
-            Log.w(TAG, "$action dropped: the activity is closing")
+            Log.w(tag, "$action dropped: the activity is closing")
         }
     }
 
@@ -326,7 +331,7 @@ class MainActivity : ComponentActivity() {
         benchmarksPending.incrementAndGet()
         statusView.text = AppText.benchmarkStarted(request)
         val settings = FgvcClassifier.Settings(request.threads, request.accelerator)
-        onInference("Benchmark", onFailure = { loadedSettings = null }) {
+        onInference("Benchmark", tag = BENCH_TAG, onFailure = { loadedSettings = null }) {
             try {
                 classifier?.close() // a fresh interpreter, so load and first-inference times are real
                 classifier = null
