@@ -59,6 +59,26 @@ dependencies {
     implementation(libs.androidx.activity.ktx)
     implementation(libs.androidx.core.ktx)
 
+    testImplementation(libs.junit) // app/src/test: the app's pure logic (also run on CI by check_app.sh)
+
     androidTestImplementation(libs.androidx.test.ext.junit)
     androidTestImplementation(libs.androidx.test.runner)
+}
+
+// The model is not in the repository (app/src/main/assets is git-ignored): without it the APK
+// would build and then only say "no model" on the phone. Stop the build instead, with the command
+// that puts it there. Only tasks that package assets depend on this; unit tests do not.
+val checkModelAssets by tasks.registering {
+    description = "Fails when app/src/main/assets has no manifest.json (run fgvc-mobile export --android-assets first)."
+    val manifest = layout.projectDirectory.file("src/main/assets/manifest.json").asFile
+    doLast {
+        if (!manifest.isFile) {
+            throw GradleException(
+                "No model in app/src/main/assets: run `fgvc-mobile export --checkpoint CKPT --format tflite --android-assets android_demo/app/src/main/assets` first (android_demo/README.md)"
+            )
+        }
+    }
+}
+tasks.matching { it.name.startsWith("merge") && it.name.endsWith("Assets") }.configureEach {
+    dependsOn(checkModelAssets)
 }

@@ -42,7 +42,7 @@ class GoldenImageTest {
         }
         val bitmap = BitmapFactory.decodeByteArray(png, 0, png.size, options)
         val image = BitmapPixels.toRgbImage(bitmap)
-        val settings = FgvcClassifier.Settings(threads = 1, accelerator = FgvcClassifier.Accelerator.XNNPACK)
+        val settings = FgvcClassifier.Settings(threads = 1, accelerator = Accelerator.XNNPACK)
         FgvcClassifier.create(instrumentation.targetContext, settings).use { classifier ->
             assertEquals("the app's model is not the one the golden files were made with",
                 expected["model_file"], classifier.manifest.modelFile)

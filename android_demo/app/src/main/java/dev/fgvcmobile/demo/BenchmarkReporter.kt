@@ -5,10 +5,7 @@ import android.os.Build
 import dev.fgvcmobile.core.BenchReport
 import java.io.File
 import java.io.IOException
-import java.text.SimpleDateFormat
 import java.util.Date
-import java.util.Locale
-import java.util.TimeZone
 
 /** Writes the benchmark report (harness schema v1) where `adb pull` can fetch it. */
 object BenchmarkReporter {
@@ -37,24 +34,15 @@ object BenchmarkReporter {
     }
 
     /**
-     * Write rows to <external files>/bench/bench-<time>.json, i.e.
+     * Write rows to <external files>/bench/bench-<UTC time>.json, i.e.
      * /sdcard/Android/data/dev.fgvcmobile.demo/files/bench/ (adb pull; no permission needed).
      */
     fun write(context: Context, rows: List<BenchReport.Row>, settings: Map<String, Any?>): File {
         val now = Date()
-        val created = SimpleDateFormat("yyyy-MM-dd'T'HH:mm:ss'Z'", Locale.ROOT)
-            .apply { timeZone = TimeZone.getTimeZone("UTC") }.format(now)
-        val stamp = SimpleDateFormat("yyyyMMdd-HHmmss", Locale.ROOT).format(now)
-        val json = BenchReport.toJson(machine(), rows, "fgvc-mobile-android ${BuildConfig.VERSION_NAME}", created, settings)
+        val json = BenchReport.toJson(
+            machine(), rows, "fgvc-mobile-android ${BuildConfig.VERSION_NAME}", BenchReportFiles.created(now), settings,
+        )
         val dir = File(context.getExternalFilesDir(null) ?: context.filesDir, "bench")
-        if (!dir.isDirectory && !dir.mkdirs()) throw IOException("cannot create $dir")
-        val file = File(dir, "bench-$stamp.json")
-        val tmp = File(dir, ".${file.name}.tmp")
-        tmp.writeText(json)
-        if (!tmp.renameTo(file)) {
-            tmp.delete()
-            throw IOException("cannot write $file")
-        }
-        return file
+        return BenchReportFiles.write(dir, json, now)
     }
 }

@@ -18,7 +18,6 @@ import org.tensorflow.lite.Interpreter
 import org.tensorflow.lite.Tensor
 import org.tensorflow.lite.gpu.CompatibilityList
 import org.tensorflow.lite.gpu.GpuDelegate
-import org.tensorflow.lite.nnapi.NnApiDelegate
 import java.io.Closeable
 import java.io.FileInputStream
 import java.io.FileNotFoundException
@@ -49,14 +48,6 @@ class FgvcClassifier private constructor(
     private val interpreter: Interpreter,
     private val accelerator: AutoCloseable?,
 ) : Closeable {
-
-    /** Where the model runs; [reportName] is the benchmark report's "delegate" value. */
-    enum class Accelerator(val label: String, val reportName: String) {
-        XNNPACK("CPU (XNNPACK)", "xnnpack"),
-        CPU("CPU (built-in kernels)", "cpu"),
-        GPU("GPU delegate", "gpu"),
-        NNAPI("NNAPI delegate", "nnapi"),
-    }
 
     data class Settings(val threads: Int = 4, val accelerator: Accelerator = Accelerator.XNNPACK)
 
@@ -174,24 +165,19 @@ class FgvcClassifier private constructor(
                     Accelerator.GPU -> {
                         val gpu = CompatibilityList().use { compat ->
                             if (!compat.isDelegateSupportedOnThisDevice) {
-                                throw FgvcException("The GPU delegate does not support this device's GPU; pick CPU or NNAPI")
+                                throw FgvcException("The GPU delegate does not support this device's GPU; pick CPU (XNNPACK)")
                             }
                             GpuDelegate(compat.bestOptionsForThisDevice)
                         }
                         accelerator = gpu
                         options.addDelegate(gpu)
                     }
-                    Accelerator.NNAPI -> {
-                        val nnapi = NnApiDelegate()
-                        accelerator = nnapi
-                        options.addDelegate(nnapi)
-                    }
                 }
                 Interpreter(model, options)
             } catch (e: FgvcException) {
                 accelerator?.close()
                 throw e
-            } catch (e: Exception) {
+            } catch (e: Throwable) { // Exception, or UnsatisfiedLinkError from a delegate's native library
                 accelerator?.close()
                 throw FgvcException(
                     "LiteRT could not load ${manifest.modelFile} with ${settings.accelerator.label}: " +

@@ -1,6 +1,7 @@
 package dev.fgvcmobile.demo
 
 import android.Manifest as AndroidManifest
+import android.content.Intent
 import android.content.pm.PackageManager
 import android.graphics.Bitmap
 import android.graphics.ColorSpace
@@ -16,6 +17,7 @@ import android.widget.ImageView
 import android.widget.Spinner
 import android.widget.TextView
 import androidx.activity.ComponentActivity
+import androidx.activity.enableEdgeToEdge
 import androidx.activity.result.PickVisualMediaRequest
 import androidx.activity.result.contract.ActivityResultContracts
 import androidx.camera.core.CameraSelector
@@ -25,37 +27,45 @@ import androidx.camera.core.Preview
 import androidx.camera.lifecycle.ProcessCameraProvider
 import androidx.camera.view.PreviewView
 import androidx.core.content.ContextCompat
+import androidx.core.view.ViewCompat
+import androidx.core.view.WindowInsetsCompat
 import dev.fgvcmobile.core.FgvcException
-import dev.fgvcmobile.core.Prediction
 import dev.fgvcmobile.core.RgbImage
-import java.io.IOException
-import java.util.Locale
 import java.util.concurrent.ExecutorService
 import java.util.concurrent.Executors
+import java.util.concurrent.RejectedExecutionException
+import java.util.concurrent.atomic.AtomicInteger
 
 /**
  * Camera or gallery image -> top-5 species with scores and times; threads and delegate are
  * selectable; "Benchmark" times N inferences and writes a JSON report.
  *
  * Threading: every use of [FgvcClassifier] (create, classify, benchmark, close) runs on the
- * single [inference] thread, which is also CameraX's analyzer executor.
+ * single [inference] thread, which is also CameraX's analyzer executor. Every task on it goes
+ * through [onInference], which turns any exception or error (a refused model, a decoder
+ * failure, a LiteRT error, out of memory) into a message on screen: nothing that happens on a
+ * phone crashes the process.
  *
- * Benchmark from adb (the harness's adb backend uses this):
+ * Benchmark from adb (launchMode singleTop: an intent to the running activity arrives in
+ * [onNewIntent] and is queued after the one in progress):
  *   adb shell am start -n dev.fgvcmobile.demo/.MainActivity --ez benchmark true \
  *       --ei warmup 10 --ei runs 50 --ei threads 4 --es delegate xnnpack
  * The report path is logged under tag FgvcBench.
  */
 class MainActivity : ComponentActivity() {
 
-    private val inference: ExecutorService = Executors.newSingleThreadExecutor()
+    private val inference: ExecutorService = Executors.newSingleThreadExecutor { r -> Thread(r, "fgvc-inference") }
 
     // confined to the inference thread
     private var classifier: FgvcClassifier? = null
     private var lastImage: RgbImage? = null
+    private val frames = FrameConverter()
+    private var frameErrorShown = false
 
     // UI thread
     private var loadedSettings: FgvcClassifier.Settings? = null
-    @Volatile private var benchmarking = false
+    private val benchmarksPending = AtomicInteger(0)
+    private var analysis: ImageAnalysis? = null
 
     private lateinit var previewView: PreviewView
     private lateinit var stillView: ImageView
@@ -68,7 +78,15 @@ class MainActivity : ComponentActivity() {
     private val threadChoices = listOf(1, 2, 4, 6, 8)
 
     private val requestCamera = registerForActivityResult(ActivityResultContracts.RequestPermission()) { granted ->
-        if (granted) startCamera() else showError("Camera permission denied: pick a gallery image instead")
+        when {
+            granted -> startCamera()
+            shouldShowRequestPermissionRationale(AndroidManifest.permission.CAMERA) ->
+                showError("Camera permission denied: pick a photo from the gallery, or press Camera again to allow it")
+            else -> showError(
+                "Camera permission denied: pick a photo from the gallery, or allow the camera in " +
+                    "Settings > Apps > ${getString(R.string.app_name)} > Permissions"
+            )
+        }
     }
 
     private val pickImage = registerForActivityResult(ActivityResultContracts.PickVisualMedia()) { uri ->
@@ -76,8 +94,10 @@ class MainActivity : ComponentActivity() {
     }
 
     override fun onCreate(savedInstanceState: Bundle?) {
+        enableEdgeToEdge() // targetSdk 36 draws edge to edge anyway; this makes API 28-34 do the same
         super.onCreate(savedInstanceState)
         setContentView(R.layout.activity_main)
+        applySystemBarInsets(findViewById(R.id.root))
         previewView = findViewById(R.id.preview)
         stillView = findViewById(R.id.still)
         acceleratorSpinner = findViewById(R.id.accelerator)
@@ -87,12 +107,12 @@ class MainActivity : ComponentActivity() {
         statusView = findViewById(R.id.status)
 
         acceleratorSpinner.adapter = ArrayAdapter(
-            this, android.R.layout.simple_spinner_dropdown_item, FgvcClassifier.Accelerator.entries.map { it.label }
+            this, android.R.layout.simple_spinner_dropdown_item, Accelerator.entries.map { it.label }
         )
         threadsSpinner.adapter = ArrayAdapter(
             this, android.R.layout.simple_spinner_dropdown_item, threadChoices.map { "$it threads" }
         )
-        threadsSpinner.setSelection(threadChoices.indexOf(4))
+        threadsSpinner.setSelection(threadChoices.indexOf(BenchmarkRequest.DEFAULT_THREADS))
         val reload = object : AdapterView.OnItemSelectedListener {
             override fun onItemSelected(parent: AdapterView<*>?, view: View?, position: Int, id: Long) = loadClassifier(currentSettings())
             override fun onNothingSelected(parent: AdapterView<*>?) = Unit
@@ -104,147 +124,214 @@ class MainActivity : ComponentActivity() {
         findViewById<Button>(R.id.gallery).setOnClickListener {
             pickImage.launch(PickVisualMediaRequest(ActivityResultContracts.PickVisualMedia.ImageOnly))
         }
-        findViewById<Button>(R.id.benchmark).setOnClickListener { runBenchmark(currentSettings(), warmup = 10, runs = 50) }
+        findViewById<Button>(R.id.benchmark).setOnClickListener {
+            val s = currentSettings()
+            runBenchmark(BenchmarkRequest(threads = s.threads, accelerator = s.accelerator))
+        }
 
         loadClassifier(currentSettings())
-        benchmarkFromIntent()
+        // a recreated activity (e.g. after a configuration change) must not re-run the intent's benchmark
+        if (savedInstanceState == null) handleIntent(intent)
+    }
+
+    /** A benchmark intent sent while the activity runs (launchMode singleTop). */
+    override fun onNewIntent(intent: Intent) {
+        super.onNewIntent(intent)
+        setIntent(intent)
+        handleIntent(intent)
+    }
+
+    /** Pads the layout by the system bars and display cutout, so nothing is drawn under them. */
+    private fun applySystemBarInsets(root: View) {
+        val left = root.paddingLeft
+        val top = root.paddingTop
+        val right = root.paddingRight
+        val bottom = root.paddingBottom
+        ViewCompat.setOnApplyWindowInsetsListener(root) { view, insets ->
+            val bars = insets.getInsets(WindowInsetsCompat.Type.systemBars() or WindowInsetsCompat.Type.displayCutout())
+            view.setPadding(left + bars.left, top + bars.top, right + bars.right, bottom + bars.bottom)
+            WindowInsetsCompat.CONSUMED
+        }
     }
 
     private fun currentSettings() = FgvcClassifier.Settings(
-        threads = threadChoices[threadsSpinner.selectedItemPosition.coerceAtLeast(0)],
-        accelerator = FgvcClassifier.Accelerator.entries[acceleratorSpinner.selectedItemPosition.coerceAtLeast(0)],
+        threads = threadChoices[threadsSpinner.selectedItemPosition.coerceIn(0, threadChoices.size - 1)],
+        accelerator = Accelerator.entries[acceleratorSpinner.selectedItemPosition.coerceIn(0, Accelerator.entries.size - 1)],
     )
 
     /** `am start ... --ez benchmark true [--ei warmup N --ei runs N --ei threads N --es delegate NAME]` */
-    private fun benchmarkFromIntent() {
-        val extras = intent?.extras ?: return
-        if (!extras.getBoolean("benchmark", false)) return
-        val delegateName = extras.getString("delegate", "xnnpack")
-        val accelerator = FgvcClassifier.Accelerator.entries.firstOrNull { it.reportName == delegateName.lowercase(Locale.ROOT) }
-        if (accelerator == null) {
-            showError("Unknown delegate '$delegateName' (use xnnpack, cpu, gpu or nnapi)")
-            return
+    private fun handleIntent(intent: Intent?) {
+        val parsed = try {
+            val extras = intent?.extras ?: return
+            BenchmarkRequest.parse { key -> @Suppress("DEPRECATION") extras.get(key) }
+        } catch (e: RuntimeException) { // e.g. BadParcelableException from a malformed extra
+            BenchmarkRequest.Parsed.Invalid(AppText.failure("Reading the intent", e))
         }
-        val settings = FgvcClassifier.Settings(extras.getInt("threads", 4), accelerator)
-        runBenchmark(settings, extras.getInt("warmup", 10), extras.getInt("runs", 50))
+        when (parsed) {
+            BenchmarkRequest.Parsed.NotRequested -> Unit
+            is BenchmarkRequest.Parsed.Invalid -> {
+                Log.w(BENCH_TAG, parsed.message)
+                showError(parsed.message)
+            }
+            is BenchmarkRequest.Parsed.Valid -> runBenchmark(parsed.request)
+        }
+    }
+
+    /**
+     * Run [block] on the inference thread. Whatever it throws (exception or error) is logged and
+     * shown as one line; [onFailure] then runs on the UI thread. Tasks submitted while the
+     * activity is being destroyed are dropped.
+     */
+    private fun onInference(action: String, tag: String = TAG, onFailure: () -> Unit = {}, block: () -> Unit) {
+        try {
+            inference.execute {
+                try {
+                    block()
+                } catch (t: Throwable) {
+                    Log.e(tag, "$action failed", t)
+                    val message = AppText.failure(action, t)
+                    ui {
+                        onFailure()
+                        showError(message)
+                    }
+                }
+            }
+        } catch (e: RejectedExecutionException) {
+            Log.w(tag, "$action dropped: the activity is closing")
+        }
     }
 
     private fun loadClassifier(settings: FgvcClassifier.Settings) {
         if (settings == loadedSettings) return
         loadedSettings = settings
-        inference.execute {
+        onInference("Loading the model", onFailure = { loadedSettings = null }) {
             classifier?.close()
             classifier = null
-            try {
-                val c = FgvcClassifier.create(this, settings)
-                classifier = c
-                ui {
-                    errorView.visibility = View.GONE
-                    val passes = if (c.manifest.backbonePasses > 1) " · ${c.manifest.backbonePasses} passes" else ""
-                    statusView.text = String.format(
-                        Locale.ROOT, "%s%s · %s · %d threads · loaded in %.1f ms",
-                        c.manifest.modelFile, passes, settings.accelerator.label, settings.threads, c.loadMs
-                    )
-                }
-            } catch (e: FgvcException) {
-                ui {
-                    loadedSettings = null
-                    showError("Model refused: ${e.message}")
-                }
-            } catch (e: RuntimeException) {
-                ui {
-                    loadedSettings = null
-                    showError("Cannot load the model: ${e.message}")
-                }
+            val c = FgvcClassifier.create(this, settings)
+            classifier = c
+            frameErrorShown = false
+            val status = AppText.modelStatus(c.manifest.modelFile, c.manifest.backbonePasses, settings.accelerator, settings.threads, c.loadMs)
+            ui {
+                errorView.visibility = View.GONE
+                statusView.text = status
             }
         }
     }
 
     private fun ensureCamera() {
-        if (ContextCompat.checkSelfPermission(this, AndroidManifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED) {
+        if (!packageManager.hasSystemFeature(PackageManager.FEATURE_CAMERA_ANY)) {
+            showError("This device has no camera: pick a photo from the gallery")
+        } else if (ContextCompat.checkSelfPermission(this, AndroidManifest.permission.CAMERA) == PackageManager.PERMISSION_GRANTED) {
             startCamera()
         } else {
             requestCamera.launch(AndroidManifest.permission.CAMERA)
         }
     }
 
+    /** Binds preview + analysis; any camera failure (no back camera, camera service error) is shown, not thrown. */
     private fun startCamera() {
-        stillView.visibility = View.GONE
-        previewView.visibility = View.VISIBLE
-        val future = ProcessCameraProvider.getInstance(this)
-        future.addListener({
-            val provider = future.get()
+        withCameraProvider("Starting the camera") { provider ->
             val preview = Preview.Builder().build()
             preview.setSurfaceProvider(previewView.surfaceProvider)
-            val analysis = ImageAnalysis.Builder()
+            val useCase = ImageAnalysis.Builder()
                 .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                 .setOutputImageFormat(ImageAnalysis.OUTPUT_IMAGE_FORMAT_RGBA_8888)
                 .build()
-            analysis.setAnalyzer(inference) { proxy -> analyze(proxy) }
+            useCase.setAnalyzer(inference) { proxy -> analyze(proxy) }
+            analysis?.clearAnalyzer()
+            analysis = useCase
             provider.unbindAll()
-            try {
-                provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, preview, analysis)
-            } catch (e: IllegalArgumentException) {
-                showError("No back camera: ${e.message}")
-            }
-        }, ContextCompat.getMainExecutor(this))
+            provider.bindToLifecycle(this, CameraSelector.DEFAULT_BACK_CAMERA, preview, useCase)
+            stillView.visibility = View.GONE
+            previewView.visibility = View.VISIBLE
+        }
     }
 
     private fun stopCamera() {
-        val future = ProcessCameraProvider.getInstance(this)
-        future.addListener({ future.get().unbindAll() }, ContextCompat.getMainExecutor(this))
+        withCameraProvider("Stopping the camera") { provider -> provider.unbindAll() }
     }
 
-    /** Runs on the inference thread (CameraX analyzer executor). */
+    private fun withCameraProvider(action: String, block: (ProcessCameraProvider) -> Unit) {
+        try {
+            val future = ProcessCameraProvider.getInstance(this)
+            future.addListener({
+                try {
+                    block(future.get())
+                } catch (e: Exception) {
+                    Log.e(TAG, "$action failed", e)
+                    showError(AppText.failure(action, e))
+                }
+            }, ContextCompat.getMainExecutor(this))
+        } catch (e: Exception) {
+            Log.e(TAG, "$action failed", e)
+            showError(AppText.failure(action, e))
+        }
+    }
+
+    /**
+     * Runs on the inference thread (CameraX's analyzer executor). The frame is converted into
+     * [frames]' reused buffer: no per-frame Bitmap or array. An error is shown once (not on
+     * every frame) until a model is loaded again; the frame is always closed.
+     */
     private fun analyze(proxy: ImageProxy) {
-        proxy.use {
+        try {
             val c = classifier
-            if (benchmarking || c == null) return
-            val image = BitmapPixels.toRgbImage(it.toBitmap(), it.imageInfo.rotationDegrees)
+            if (benchmarksPending.get() > 0 || c == null) return
+            val plane = proxy.planes[0]
+            val image = frames.convert(plane.buffer, proxy.width, proxy.height, plane.rowStride, proxy.imageInfo.rotationDegrees)
             lastImage = image
             val result = c.classify(image)
-            ui { showResult(result) }
+            val text = AppText.result(result.top, result.inferenceMs, result.preprocessMs)
+            ui { showResult(text) }
+        } catch (t: Throwable) {
+            Log.e(TAG, "Classifying a camera frame failed", t)
+            if (!frameErrorShown) {
+                frameErrorShown = true
+                val message = AppText.failure("Classifying a camera frame", t)
+                ui { showError(message) }
+            }
+        } finally {
+            proxy.close()
         }
     }
 
     private fun classifyUri(uri: Uri) {
         stopCamera()
-        inference.execute {
-            try {
-                val bitmap = decodeSoftwareSrgb(uri)
-                val image = BitmapPixels.toRgbImage(bitmap)
-                lastImage = image
-                val c = classifier ?: throw FgvcException("No model loaded (see the message above)")
-                val result = c.classify(image)
-                ui {
-                    previewView.visibility = View.GONE
-                    stillView.visibility = View.VISIBLE
-                    stillView.setImageBitmap(bitmap)
-                    showResult(result)
-                }
-            } catch (e: IOException) {
-                ui { showError("Cannot decode that image: ${e.message}") }
-            } catch (e: FgvcException) {
-                ui { showError(e.message ?: "classification failed") }
+        onInference("Classifying the photo") {
+            val size = classifier?.manifest?.preprocess
+            val bitmap = decodeForModel(uri, size?.resizeW ?: FALLBACK_SIZE, size?.resizeH ?: FALLBACK_SIZE)
+            val image = BitmapPixels.toRgbImage(bitmap)
+            lastImage = image
+            val c = classifier ?: throw FgvcException("no model is loaded (see the message above)")
+            val result = c.classify(image)
+            val text = AppText.result(result.top, result.inferenceMs, result.preprocessMs)
+            ui {
+                previewView.visibility = View.GONE
+                stillView.visibility = View.VISIBLE
+                stillView.setImageBitmap(bitmap)
+                showResult(text)
             }
         }
     }
 
     /**
      * A software ARGB_8888 bitmap in sRGB with EXIF orientation applied (ImageDecoder does it),
-     * i.e. the pixels Python's load_rgb sees; hardware bitmaps cannot be read back.
+     * i.e. the pixels Python's load_rgb sees (hardware bitmaps cannot be read back), subsampled
+     * while decoding to what the model needs ([DecodeSize]) so a 48-MP photo does not exhaust memory.
      */
-    private fun decodeSoftwareSrgb(uri: Uri): Bitmap =
-        ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, _, _ ->
+    private fun decodeForModel(uri: Uri, needWidth: Int, needHeight: Int): Bitmap =
+        ImageDecoder.decodeBitmap(ImageDecoder.createSource(contentResolver, uri)) { decoder, info, _ ->
             decoder.allocator = ImageDecoder.ALLOCATOR_SOFTWARE
             decoder.setTargetColorSpace(ColorSpace.get(ColorSpace.Named.SRGB))
+            decoder.setTargetSampleSize(DecodeSize.sampleSize(info.size.width, info.size.height, needWidth, needHeight))
         }
 
-    private fun runBenchmark(settings: FgvcClassifier.Settings, warmup: Int, runs: Int) {
-        if (benchmarking) return
-        benchmarking = true
-        statusView.text = "Benchmarking: $warmup warm-up + $runs timed runs…"
-        inference.execute {
+    /** Queued behind any benchmark in progress; camera frames are skipped until all are done. */
+    private fun runBenchmark(request: BenchmarkRequest) {
+        benchmarksPending.incrementAndGet()
+        statusView.text = AppText.benchmarkStarted(request)
+        val settings = FgvcClassifier.Settings(request.threads, request.accelerator)
+        onInference("Benchmark", tag = BENCH_TAG, onFailure = { loadedSettings = null }) {
             try {
                 classifier?.close() // a fresh interpreter, so load and first-inference times are real
                 classifier = null
@@ -252,7 +339,7 @@ class MainActivity : ComponentActivity() {
                 classifier = fresh
                 val size = fresh.manifest.preprocess
                 val image = lastImage ?: BitmapPixels.syntheticImage(size.resizeW, size.resizeH)
-                val row = fresh.benchmark(image, warmup, runs)
+                val row = fresh.benchmark(image, request.warmup, request.runs)
                 row.peakRssMb = BenchmarkReporter.peakRssMb()
                 val file = BenchmarkReporter.write(
                     this, listOf(row),
@@ -261,35 +348,22 @@ class MainActivity : ComponentActivity() {
                         "timed" to "interpreter.run only (preprocessing excluded)",
                     ),
                 )
-                Log.i("FgvcBench", "report: ${file.absolutePath}")
-                val l = row.latency
+                Log.i(BENCH_TAG, "report: ${file.absolutePath}")
+                val summary = AppText.benchmarkSummary(request, row.loadMs, row.firstInferenceMs, row.latency, file.absolutePath)
                 ui {
                     loadedSettings = settings
                     errorView.visibility = View.GONE
-                    statusView.text = String.format(
-                        Locale.ROOT,
-                        "%s · %d threads · init %.1f ms · first %.1f ms\nmean %.2f · p50 %.2f · p90 %.2f · p99 %.2f ms (%d runs)\n%s",
-                        settings.accelerator.label, settings.threads, row.loadMs, row.firstInferenceMs,
-                        l.mean, l.p50, l.p90, l.p99, runs, file.absolutePath,
-                    )
+                    statusView.text = summary
                 }
-            } catch (e: FgvcException) {
-                ui {
-                    loadedSettings = null // nothing is loaded now; the next selection reloads
-                    showError("Benchmark refused: ${e.message}")
-                }
-            } catch (e: IOException) {
-                ui { showError("Cannot write the report: ${e.message}") }
             } finally {
-                benchmarking = false
+                benchmarksPending.decrementAndGet()
             }
         }
     }
 
-    private fun showResult(result: FgvcClassifier.Classification) {
+    private fun showResult(text: String) {
         errorView.visibility = View.GONE
-        resultView.text = Prediction.format(result.top) + "\n\n" +
-            Prediction.formatTimes(result.inferenceMs, result.preprocessMs)
+        resultView.text = text
     }
 
     private fun showError(message: String) {
@@ -298,14 +372,26 @@ class MainActivity : ComponentActivity() {
         resultView.text = ""
     }
 
-    private fun ui(block: () -> Unit) = runOnUiThread { block() }
+    private fun ui(block: () -> Unit) = runOnUiThread {
+        if (!isDestroyed) block()
+    }
 
     override fun onDestroy() {
         super.onDestroy()
-        inference.execute {
+        analysis?.clearAnalyzer() // no frame may reach the executor after its shutdown
+        analysis = null
+        onInference("Closing the model") {
             classifier?.close()
             classifier = null
         }
         inference.shutdown()
+    }
+
+    private companion object {
+        const val TAG = "FgvcDemo"
+        const val BENCH_TAG = "FgvcBench"
+
+        /** Model resize used to size the decode when no model is loaded (the photo is then not classified anyway). */
+        const val FALLBACK_SIZE = 512
     }
 }

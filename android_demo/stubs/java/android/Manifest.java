@@ -1,0 +1,9 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android;
+
+public final class Manifest {
+    public static final class permission {
+        public static final String CAMERA = "android.permission.CAMERA";
+    }
+}

@@ -1,0 +1,10 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android.app;
+
+import android.content.Context;
+
+public class Instrumentation {
+    public Context getContext() { throw new RuntimeException("Stub!"); }
+    public Context getTargetContext() { throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,7 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android.content;
+
+public abstract class ContentResolver {
+    public ContentResolver(Context context) { throw new RuntimeException("Stub!"); }
+}

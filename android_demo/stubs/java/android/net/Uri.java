@@ -1,0 +1,7 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android.net;
+
+public abstract class Uri implements Comparable<Uri> {
+    private Uri() { throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,9 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android.view;
+
+import android.content.ContextWrapper;
+
+public class ContextThemeWrapper extends ContextWrapper {
+    public ContextThemeWrapper() { super(null); throw new RuntimeException("Stub!"); }
+}

@@ -1,0 +1,10 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package android.widget;
+
+import android.view.View;
+
+public class TextView extends View {
+    public CharSequence getText() { throw new RuntimeException("Stub!"); }
+    public final void setText(CharSequence text) { throw new RuntimeException("Stub!"); }
+}

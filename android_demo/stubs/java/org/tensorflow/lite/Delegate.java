@@ -1,0 +1,10 @@
+// Compile-only signature stub (android_demo/stubs/README.md): declares signatures, no behaviour.
+// Used only by check_app.sh to compile the app's Kotlin on CI; never on the Gradle classpath.
+package org.tensorflow.lite;
+
+import java.io.Closeable;
+
+public interface Delegate extends Closeable {
+    long getNativeHandle();
+    @Override default void close() {}
+}
