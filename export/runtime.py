@@ -116,7 +116,7 @@ def _open_checked(p: Path, manifest: dict):
 
             data = p.read_bytes()
             (inp, out), run = io_info(data), runner(data)
-    except FGVCError:
+    except (FGVCError, ImportError):  # ImportError: a missing extra, named by the CLI
         raise
     except Exception as e:  # noqa: BLE001 - parsers of a damaged or hostile file raise anything
         raise FGVCError(f"--model {p}: not a readable {fmt} model ({_first_line(e)})") from None
@@ -135,6 +135,8 @@ def _manifest(p: Path) -> dict:
     except FGVCError as beside:
         try:
             entries = read_metadata(p)  # the copy inside the artifact
+        except ImportError:
+            raise
         except Exception as e:  # noqa: BLE001 - a damaged or hostile file
             raise FGVCError(f"{beside}; and the file itself is not a readable model ({_first_line(e)})") from None
         embedded = validate_manifest(manifest_from_entries(entries, str(p)), f"{p} (embedded manifest)")
