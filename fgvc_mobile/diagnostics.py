@@ -153,3 +153,31 @@ def confusion_png(cm: np.ndarray, classes: list[str], order: list[int], path: Pa
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
+
+
+def model_predictions(model, loader, device, rule: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+    """(true labels, top-1 of ``rule`` (default: the model's first, the one it deploys with), rule)."""
+    import torch
+
+    rules = model.inference_rules
+    rule = rule or next(iter(rules))
+    labels, preds = [], []
+    model.eval()
+    with torch.no_grad():
+        for images, y in loader:
+            out = {k: v.float() for k, v in model(images.to(device)).items()}
+            preds.append(model.apply_rule(out, rules[rule]).argmax(1).cpu().numpy())
+            labels.append(np.asarray(y))
+    cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
+    return cat(labels), cat(preds), rule
+
+
+def eval_diagnostics(model, loader, device, classes: list[str], out_dir: str, title: str = "", echo=print) -> dict:
+    """``fgvc-mobile eval --diagnostics DIR``: the files above for the checkpoint's deploy rule."""
+    labels, preds, rule = model_predictions(model, loader, device)
+    summary = Diagnostics(labels, preds, classes).write(out_dir, title=f"{title} rule {rule}".strip())
+    echo(f"per-class diagnostics (rule {rule}) -> {out_dir}: per_class.csv, confusion.csv, confusion.png, "
+         "top_confused.csv")
+    for p in summary["top_confused"][:5]:
+        echo(f"  {p['true']} -> {p['predicted']}: {p['count']}")
+    return {"rule": rule, **summary}

@@ -78,3 +78,41 @@ def test_write_files(tmp_path):
     assert (tmp_path / "m_confusion.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert summary["files"]["confusion.png"] == "m_confusion.png"
     assert summary["per_class"][1] == {"class": "b", "n": 3, "correct": 2, "top1": pytest.approx(2 / 3)}
+
+
+def _independent_confusion(ckpt, folder) -> tuple[list[str], np.ndarray]:
+    """Confusion of the checkpoint's deploy rule, computed image by image through the predict runtime."""
+    from fgvc_mobile.export.runtime import decode, load_artifact, preprocess_of
+
+    manifest, predict = load_artifact(ckpt)
+    classes = manifest["labels"]
+    cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t, c in enumerate(classes):
+        for p in sorted((folder / "test" / c).glob("*.png")):
+            cm[t, int(predict(decode([str(p)], preprocess_of(manifest)))[0].argmax())] += 1
+    return classes, cm
+
+
+def test_eval_writes_per_class_diagnostics(tiny_folder, tmp_path, capsys):
+    from bench_helpers import make_checkpoint
+    from fgvc_mobile.cli import main
+
+    ckpt, out = tmp_path / "best.pt", tmp_path / "diag"
+    make_checkpoint(ckpt, ["class_0", "class_1", "class_2"], tiny_folder)  # predictions vary with the image
+    rc = main(["eval", "--checkpoint", str(ckpt), "--data", f"folder:{tiny_folder}", "--workers", "0",
+               "--diagnostics", str(out)])
+    assert rc == 0
+    classes, cm = _independent_confusion(ckpt, tiny_folder)
+    assert (cm.sum(axis=0) > 0).sum() > 1 and np.trace(cm) < cm.sum(), "a constant or perfect model: weak test"
+    per_class = {r[0]: r for r in list(csv.reader((out / "per_class.csv").open()))[1:]}
+    for i, c in enumerate(classes):
+        assert per_class[c][1:3] == [str(cm[i].sum()), str(cm[i, i])]
+    conf = list(csv.reader((out / "confusion.csv").open()))
+    for line in conf[1:]:
+        t = classes.index(line[0])
+        assert [int(v) for v in line[1:]] == [int(cm[t, classes.index(p)]) for p in conf[0][1:]]
+    assert (out / "confusion.png").is_file() and (out / "top_confused.csv").is_file()
+    printed = capsys.readouterr().out
+    top1 = float(next(ln.split()[1] for ln in printed.splitlines() if ln.startswith("classifier")))
+    assert top1 == pytest.approx(100 * np.trace(cm) / cm.sum(), abs=0.01)  # eval's own figure agrees
+    assert "per-class diagnostics (rule classifier)" in printed
