@@ -131,3 +131,15 @@ def test_mediapipe_image_classifier_agrees_with_predict(tfl, name):
                                   ).classifications[0].categories
             assert top.category_name == label
             assert abs(top.score - score) <= 0.0001  # predict prints 2 decimals of a percent
+
+
+def test_int8_softmax_rows_pass_the_probability_check():
+    """tflite.io=int8 on many classes: each dequantized probability is off by up to half a step (1/512)."""
+    from fgvc_mobile.export.runtime import _are_probabilities
+
+    p = np.full((1, 200), 0.4 / 199)
+    p[0, 0] = 0.6
+    q = np.round(p * 256) / 256  # 0.00201 rounds up to 1/256: the row sums to 0.6 + 199/256 = 1.377
+    assert q.sum() == pytest.approx(0.6 + 199 / 256, abs=0.002)
+    assert _are_probabilities(q, 1 / 256) and not _are_probabilities(q)
+    assert not _are_probabilities(q * 2, 1 / 256)  # logits mislabelled as probabilities still fail
