@@ -86,7 +86,10 @@ class Diagnostics:
     def __init__(self, labels, preds, classes: list[str], top_pairs: int = 10):
         self.classes = list(classes)
         self.cm = confusion_matrix(labels, preds, len(self.classes))
-        self.n, self.top1 = per_class_top1(self.cm)
+        # a prediction outside the classes (a label the data set lacks) is wrong, not absent
+        self.n = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(self.classes))[: len(self.classes)]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.top1 = np.where(self.n > 0, np.diag(self.cm) / np.maximum(self.n, 1), np.nan)
         self.order = cluster_order(self.cm)
         self.pairs = top_confused_pairs(self.cm, self.classes, top_pairs)
 

@@ -32,6 +32,11 @@ def test_confusion_and_per_class_top1_by_hand():
     assert n.tolist() == [2, 0, 0] and top1[0] == 0.5 and np.isnan(top1[1:]).all()
 
 
+def test_predictions_outside_the_classes_count_as_wrong():
+    d = Diagnostics([0, 0, 1, 1], [0, -1, 1, 1], ["a", "b"])
+    assert [(r["n"], r["correct"], r["top1"]) for r in d.per_class()] == [(2, 1, 0.5), (2, 2, 1.0)]
+
+
 def test_top_confused_pairs_counts_and_ties():
     pairs = top_confused_pairs(confusion_matrix(LABELS, PREDS, 4), CLASSES, k=3)
     # a->c twice; then four single confusions tie: ordered by (true, predicted) index
