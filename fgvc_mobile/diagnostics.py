@@ -145,6 +145,7 @@ def confusion_png(cm: np.ndarray, classes: list[str], order: list[int], path: Pa
         fs = max(4, min(9, int(400 / max(c, 1) / 2)))
         ax.set_xticks(range(c), names, rotation=90, fontsize=fs)
         ax.set_yticks(range(c), names, fontsize=fs)
+        ax.set_xlabel("predicted class")
     else:
         ax.set_xticks([])
         ax.set_yticks([])
