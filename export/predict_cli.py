@@ -6,7 +6,8 @@
 Inputs are image files, folders (searched recursively) and glob patterns; the output is the
 per-image listing on stdout, or CSV / JSON (``--out FILE.csv|.json`` or ``--format``): path,
 top-k labels and scores. Unreadable files are listed, counted and skipped; they never stop the
-run. .onnx and .tflite run anywhere (their manifest, or the copy embedded in the file, says how
+run (when none of the inputs can be read, there is nothing to write: a one-line error names the
+first). .onnx and .tflite run anywhere (their manifest, or the copy embedded in the file, says how
 to feed them); .pt checkpoints run through the deploy graph; .mlpackage runs only on macOS.
 """
 
@@ -42,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     manifest, predict = load_artifact(args.model)
     preds = predict_paths(paths, predict, preprocess_of(manifest), manifest["labels"], args.top_k,
                           args.batch_size, progress=not args.no_progress and sys.stderr.isatty(), skipped=skipped)
+    if not preds.results:  # nothing to report: a one-line error naming the (first) unreadable file
+        first = preds.skipped[0]["error"]
+        n = len(preds.skipped)
+        raise FGVCError(first if n == 1 else f"none of the {n} inputs could be read; first: {first}")
     text = render(preds, fmt, str(args.model))
     if args.out:
         atomic_write_text(args.out, text)

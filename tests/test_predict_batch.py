@@ -99,6 +99,15 @@ def test_missing_file_and_empty_glob_are_listed_not_fatal(photos, tiny_checkpoin
     assert "1 of 3 image(s) predicted, 2 unreadable skipped" in err
 
 
+def test_nothing_readable_is_a_one_line_error_naming_the_file(photos, tiny_checkpoints, tmp_path, capsys):
+    bad, out = photos / "a" / "3.png", tmp_path / "p.csv"
+    rc, stdout, err = _run(["--model", str(tiny_checkpoints["baseline"]), str(bad), "--out", str(out)], capsys)
+    assert rc == 2 and stdout == "" and not out.exists()
+    assert err.strip().splitlines() == [f"error: {bad}: not an image Pillow can read"]
+    rc, _, err = _run(["--model", str(tiny_checkpoints["baseline"]), str(bad), str(photos / "x.jpg")], capsys)
+    assert rc == 2 and err.strip() == f"error: none of the 2 inputs could be read; first: {bad}: not an image Pillow can read"
+
+
 @pytest.mark.parametrize("argv, expect", [
     (["--out", "{tmp}/missing/p.csv"], "--out {tmp}/missing/p.csv: its folder {tmp}/missing does not exist"),
     (["--out", "{tmp}/p.txt"], "--out {tmp}/p.txt: give a .csv or .json file (or --format csv|json)"),
