@@ -104,7 +104,6 @@ class Diagnostics:
     def write(self, out_dir: str | Path, prefix: str = "", title: str = "") -> dict:
         """per_class.csv, confusion.csv, confusion.png, top_confused.csv in ``out_dir``; returns the summary."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         files = {k: f"{prefix}{k}" for k in ("per_class.csv", "confusion.csv", "confusion.png", "top_confused.csv")}
         atomic_write_text(out / files["per_class.csv"], _csv(
             ["class", "images", "correct", "top1"],

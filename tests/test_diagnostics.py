@@ -121,3 +121,13 @@ def test_eval_writes_per_class_diagnostics(tiny_folder, tmp_path, capsys):
     top1 = float(next(ln.split()[1] for ln in printed.splitlines() if ln.startswith("classifier")))
     assert top1 == pytest.approx(100 * np.trace(cm) / cm.sum(), abs=0.01)  # eval's own figure agrees
     assert "per-class diagnostics (rule classifier)" in printed
+
+
+def test_a_file_where_the_folder_should_be_is_a_one_line_error(tmp_path):
+    from fgvc_mobile.errors import FGVCError
+
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("precious\n")
+    with pytest.raises(FGVCError, match="not_a_folder"):
+        Diagnostics(LABELS, PREDS, CLASSES).write(blocker / "diag")
+    assert blocker.read_text() == "precious\n"
