@@ -22,7 +22,9 @@ from fgvc_mobile.benchmarks.image_cache import DecodedImages, decode_once, geome
 from fgvc_mobile.benchmarks.inputs import InputSpec, prepare
 from fgvc_mobile.benchmarks.latency import measure
 from fgvc_mobile.benchmarks.machine import describe_host, usable_cores
+from fgvc_mobile.benchmarks.diagnostics_report import bench_diagnostics
 from fgvc_mobile.benchmarks.manifests import Artifact, discover
+from fgvc_mobile.benchmarks.names import display_names, row_name, run_name
 from fgvc_mobile.benchmarks.plots import accuracy_vs_latency, latency_by_format
 from fgvc_mobile.benchmarks.render import to_html, to_markdown
 from fgvc_mobile.benchmarks.report import load_report, make_row, new_report, save_report
@@ -30,6 +32,7 @@ from fgvc_mobile.benchmarks.runners import HOST_TARGETS, runners_for
 from fgvc_mobile.benchmarks.runners.torch_eager import count_complexity, spec_from_meta
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
+from fgvc_mobile.diagnostics import Diagnostics
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import atomic_write_text
 
@@ -123,6 +126,16 @@ class _HostBench:
         self.images, self.classes = images, classes
         self.threads, self.runs, self.warmup, self.eval_batch, self.progress = threads, runs, warmup, eval_batch, progress
         self.refs: dict[str, dict] = {}  # checkpoint -> {"names": predicted class names, "top1": float, ...}
+        self.diagnosed: list[tuple[dict, Diagnostics]] = []  # (row, its per-class diagnostics)
+        self._true = None  # data class indices of the images the last _evaluate scored
+
+    def diagnose(self, row: dict, pred_names) -> None:
+        """Per-class diagnostics of ``row`` from its predicted class names (matched to the data's classes)."""
+        pred = np.asarray(pred_names)
+        if pred.dtype.kind not in "iu":
+            index = {c: i for i, c in enumerate(self.classes)}
+            pred = np.asarray([index.get(str(n), -1) for n in pred], dtype=np.int64)
+        self.diagnosed.append((row, Diagnostics(self._true, pred, list(self.classes))))
 
     def _evaluate(self, runner, path, manifest, label_names, spec_for, where):
         """Time one runner on one model file, then score it on every decoded test image.
@@ -151,6 +164,7 @@ class _HostBench:
             session.close()
         index_map = acc.class_index_map(names, self.classes, where)
         pred = acc.top1(logits)
+        self._true = data.labels[data.valid]
         fields_ = {
             "threads": self.threads, "batch": 1, "input_size": spec.input_size, "load_ms": lat.load_ms,
             "first_inference_ms": lat.first_inference_ms, "warmup_runs": lat.warmup_runs, "runs": lat.runs,
@@ -183,11 +197,13 @@ class _HostBench:
                 continue
             params, macs = count_complexity(session.model, f["input_size"])
             passes = session.model.backbone_passes(session.rule) if session.rule else 1
-            row = make_row(**{**base, **f}, method=session.meta.get("method"), params=params, macs=macs,
+            row = make_row(**{**base, **f}, name=row_name(run_name(checkpoint), "pytorch", "fp32"),
+                           method=session.meta.get("method"), params=params, macs=macs,
                            backbone_passes=passes,
                            size_bytes=Path(checkpoint).stat().st_size,
                            notes=f"inference rule {session.rule}" if session.rule else None)
             measured.append((row, names, session))
+            self.diagnose(row, names)
             rows.append(row)
         if measured:
             ref_row, ref_names, ref_session = next((m for m in measured if m[0]["delegate"] == "cuda"), measured[0])
@@ -209,7 +225,9 @@ class _HostBench:
     def artifact_rows(self, art: Artifact, checkpoint: str | None, target: str) -> list[dict]:
         m, rows = art.manifest, []
         runners = runners_for(art.format, target)
-        base = dict(artifact=art.name, format=art.format, precision=art.precision, method=m.get("method"),
+        run = run_name(checkpoint, run_name(art.path))
+        base = dict(name=row_name(run, art.format, art.precision),
+                    artifact=art.name, format=art.format, precision=art.precision, method=m.get("method"),
                     size_bytes=art.size_bytes, params=art.params(), macs=art.source.get("macs"),
                     backbone_passes=(m.get("pipeline") or {}).get("backbone_passes", 1),
                     input_size=int(m["preprocess"]["input_size"]), batch=1)
@@ -239,6 +257,7 @@ class _HostBench:
                 continue
             row = make_row(**{**row_base, **f})
             self._compare(row, checkpoint, names)
+            self.diagnose(row, names)
             rows.append(row)
         return rows
 
@@ -299,7 +318,10 @@ def run_bench(artifacts_dir, data_spec, out_dir, threads: int | None = None, run
     first = images.get(preprocess_of(artifacts[0].manifest))
     data = {"spec": data_spec, "split": "test", "n_total": len(splits.test), "n_selected": len(samples),
             "n_evaluated": first.n_valid, "n_skipped": len(first.skipped), "n_classes": len(splits.classes)}
+    shown = display_names(rows)
+    diagnostics = bench_diagnostics(host.diagnosed, {id(r): n for r, n in zip(rows, shown)}, out_dir)
     report = new_report(describe_host(threads), rows, reference=reference, data=data,
-                        settings={**settings, "eval_batch": eval_batch}, command=command, tool="fgvc-mobile bench")
+                        settings={**settings, "eval_batch": eval_batch}, command=command, tool="fgvc-mobile bench",
+                        diagnostics=diagnostics)
     write_outputs(report, out_dir)
     return report

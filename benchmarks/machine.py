@@ -23,8 +23,33 @@ def library_versions(names=LIBRARIES) -> dict[str, str | None]:
     return out
 
 
+def lscpu_model(text: str | None = None) -> str | None:
+    """``Model name`` of ``lscpu`` (run with LC_ALL=C unless ``text`` is given); None if unknown."""
+    if text is None:
+        import shutil
+        import subprocess
+
+        exe = shutil.which("lscpu")
+        if exe is None:
+            return None
+        try:
+            text = subprocess.run([exe], capture_output=True, text=True, timeout=10,
+                                  env={**os.environ, "LC_ALL": "C"}).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "Model name" and value.strip() and value.strip() != "-":
+            return " ".join(value.split())
+    return None
+
+
 def cpu_model() -> str | None:
-    """The CPU's marketing name from /proc/cpuinfo on Linux, else what platform knows."""
+    """The CPU's name as ``lscpu`` gives it (also on ARM, where /proc/cpuinfo often has none),
+    else /proc/cpuinfo's, else what platform knows."""
+    name = lscpu_model()
+    if name:
+        return name
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:

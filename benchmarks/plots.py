@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: no display on build machines or CI
 import matplotlib.pyplot as plt  # noqa: E402
 
+from fgvc_mobile.benchmarks.names import display_names  # noqa: E402
 from fgvc_mobile.serialization import atomic_path  # noqa: E402
 
 _TARGET_MARKERS = {"host": "o", "cuda": "s", "android": "^"}
@@ -20,13 +21,6 @@ def headline_latency(row: dict) -> float | None:
     return lat.get("p50") if lat.get("p50") is not None else lat.get("mean")
 
 
-def row_label(row: dict) -> str:
-    bits = [row.get("runtime") or "?"]
-    if row.get("delegate"):
-        bits.append(str(row["delegate"]))
-    return f"{row['artifact']} [{'/'.join(bits)}, {row.get('target')}]"
-
-
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
@@ -35,25 +29,42 @@ def _save(fig, path: Path) -> Path:
 
 
 def accuracy_vs_latency(rows: list[dict], path: str | Path) -> Path | None:
-    pts = [(headline_latency(r), (r.get("accuracy") or {}).get("top1"), r) for r in rows]
-    pts = [(x, y * 100, r) for x, y, r in pts if x is not None and y is not None]
+    fig = accuracy_figure(rows)
+    return None if fig is None else _save(fig, Path(path))
+
+
+def accuracy_figure(rows: list[dict]):
+    """The scatter; each point is named in the legend beside the axes (labels on the points overlap
+    as soon as two artifacts have similar latency and accuracy)."""
+    names = display_names(rows)
+    pts = [(headline_latency(r), (r.get("accuracy") or {}).get("top1"), r, n) for r, n in zip(rows, names)]
+    pts = [(x, y * 100, r, n) for x, y, r, n in pts if x is not None and y is not None]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for x, y, r in pts:
-        ax.scatter(x, y, marker=_TARGET_MARKERS.get(r.get("target"), "o"), s=45)
-        ax.annotate(row_label(r), (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    xs = [x for x, _, _ in pts]
+    fig, ax = plt.subplots(figsize=(8, max(5.0, 0.22 * len(pts) + 1.0)))
+    colours = plt.get_cmap("tab20" if len(pts) > 10 else "tab10")
+    for i, (x, y, r, n) in enumerate(pts, 1):
+        ax.scatter(x, y, marker=_TARGET_MARKERS.get(r.get("target"), "o"), s=45, color=colours((i - 1) % colours.N),
+                   label=f"{i}. {n}")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
+    xs = [x for x, _, _, _ in pts]
     if min(xs) > 0 and max(xs) / min(xs) > 20:  # host GPU and phone CPU rows differ by orders of magnitude
         ax.set_xscale("log")
     ax.set_xlabel("latency per image, batch 1 (ms, p50; mean where p50 is unknown)")
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Accuracy vs latency (o host CPU, s CUDA, ^ Android)")
     ax.grid(alpha=0.3)
-    return _save(fig, Path(path))
+    return fig
 
 
 def latency_by_format(rows: list[dict], path: str | Path) -> Path | None:
+    fig = latency_figure(rows)
+    return None if fig is None else _save(fig, Path(path))
+
+
+def latency_figure(rows: list[dict]):
+    """Horizontal bars, one row name per bar (0.35 inch apart: 7-point labels never touch)."""
+    named = {id(r): n for r, n in zip(rows, display_names(rows))}
     bars = [(r.get("format") or "?", headline_latency(r), r) for r in rows]
     bars = sorted([b for b in bars if b[1] is not None], key=lambda b: (b[0], b[1]))
     if not bars:
@@ -67,7 +78,7 @@ def latency_by_format(rows: list[dict], path: str | Path) -> Path | None:
     for y, (_, v, _), hi in zip(ys, bars, p90):
         if hi is not None and hi > v:
             ax.plot([v, hi], [y, y], color="black", lw=1)
-    ax.set_yticks(list(ys), [row_label(r) for _, _, r in bars], fontsize=7)
+    ax.set_yticks(list(ys), [named[id(r)] for _, _, r in bars], fontsize=7)
     ax.invert_yaxis()
     vals = [v for _, v, _ in bars]
     if min(vals) > 0 and max(vals) / min(vals) > 20:
@@ -77,4 +88,4 @@ def latency_by_format(rows: list[dict], path: str | Path) -> Path | None:
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in formats]
     ax.legend(handles, formats, fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, Path(path))
+    return fig

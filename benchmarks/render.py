@@ -6,10 +6,12 @@ import base64
 import html
 from pathlib import Path
 
+from fgvc_mobile.benchmarks.diagnostics_report import markdown_lines
+from fgvc_mobile.benchmarks.names import display_names
 from fgvc_mobile.benchmarks.stats import PERCENTILE_METHOD
 
 COLUMNS = (
-    "artifact", "format", "precision", "passes", "target", "runtime", "delegate", "threads", "size MB", "load ms",
+    "row", "artifact", "format", "precision", "passes", "target", "runtime", "delegate", "threads", "size MB", "load ms",
     "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "CPU p50 ms", "peak RSS MB (Δ)", "top-1 %", "top-5 %",
     "agree %", "Δ top-1 pp", "note",
 )
@@ -21,7 +23,7 @@ def _f(v, digits=2, scale=1.0, sign=False):
     return f"{v * scale:+.{digits}f}" if sign else f"{v * scale:.{digits}f}"
 
 
-def row_cells(r: dict) -> list[str]:
+def row_cells(r: dict, name: str | None = None) -> list[str]:
     lat = r.get("latency_ms") or {}
     cpu = r.get("cpu_time_ms") or {}
     acc = r.get("accuracy") or {}
@@ -29,7 +31,7 @@ def row_cells(r: dict) -> list[str]:
     rss = _f(r.get("peak_rss_mb"), 1) + ("" if r.get("rss_delta_mb") is None else f" (+{r['rss_delta_mb']:.1f})")
     note = f"skipped: {r['skipped_reason']}" if r.get("skipped_reason") else (r.get("notes") or "")
     return [
-        str(r.get("artifact")), str(r.get("format") or "–"), str(r.get("precision") or "–"),
+        name or r.get("name") or str(r.get("artifact")), str(r.get("artifact")), str(r.get("format") or "–"), str(r.get("precision") or "–"),
         _f(r.get("backbone_passes"), 0), str(r.get("target")),
         str(r.get("runtime")), str(r.get("delegate") or "–"), _f(r.get("threads"), 0),
         _f(r.get("size_bytes"), 2, 1 / 2**20), _f(r.get("load_ms")), _f(r.get("first_inference_ms")),
@@ -47,6 +49,7 @@ def context_lines(report: dict) -> list[str]:
         f"Machine: {m.get('cpu_model') or 'unknown CPU'}, {m.get('cores') or '?'} cores, "
         f"{m.get('threads') or '?'} threads used; {m.get('os') or 'unknown OS'}; Python {m.get('python') or '?'}"
         + (f"; GPU {m['gpu']}" if m.get("gpu") else ""),
+        f"Command: `{report.get('command') or '(not recorded: run from the Python API or imported)'}`",
     ]
     if libs:
         out.append(f"Libraries: {libs}")
@@ -72,8 +75,6 @@ def context_lines(report: dict) -> list[str]:
                    f"percentiles: numpy '{PERCENTILE_METHOD}' interpolation, std: population; "
                    "CPU p50 = median process CPU time of a run (all threads: with one thread the compute time, "
                    "unaffected by waiting for a core); passes = backbone runs per inference, all inside the timed graph")
-    if report.get("command"):
-        out.append(f"Command: `{report['command']}`")
     return out
 
 
@@ -85,13 +86,35 @@ def to_markdown(report: dict) -> str:
     lines = ["# fgvc-mobile benchmark", ""]
     lines += [f"- {_md_escape(c)}" for c in context_lines(report)]
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in report["results"]:
-        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells(r)) + " |")
+    for r, name in zip(report["results"], display_names(report["results"])):
+        lines.append("| " + " | ".join(_md_escape(c) for c in row_cells(r, name)) + " |")
     lines += ["", "Accuracies are on the test split; agree % is top-1 agreement with the fp32 PyTorch "
               "reference, Δ top-1 is the accuracy difference to it in percentage points. Peak RSS is the "
               "process's resident peak while loading and timing the model; (+x) is its growth over the "
               "resident size before loading.", ""]
+    lines += markdown_lines(report)
     return "\n".join(lines)
+
+
+def _lines_html(lines: list[str]) -> str:
+    """The few Markdown shapes of the diagnostics section (headings, tables, bullets, text) as HTML."""
+    out, rows = [], []
+    for ln in [*lines, ""]:
+        if ln.startswith("|"):
+            if not ln.startswith("|---"):
+                rows.append("".join(f"<td>{html.escape(c.strip())}</td>" for c in ln.strip("|").split("|")))
+            continue
+        if rows:
+            out.append("<table>" + "".join(f"<tr>{r}</tr>" for r in rows) + "</table>")
+            rows = []
+        if ln.startswith("#"):
+            level = len(ln) - len(ln.lstrip("#"))
+            out.append(f"<h{level}>{html.escape(ln.lstrip('#').strip())}</h{level}>")
+        elif ln.startswith("- "):
+            out.append(f"<p>• {html.escape(ln[2:])}</p>")
+        elif ln.strip():
+            out.append(f"<p>{html.escape(ln)}</p>")
+    return "\n".join(out)
 
 
 def to_html(report: dict, images: dict[str, Path]) -> str:
@@ -100,9 +123,10 @@ def to_html(report: dict, images: dict[str, Path]) -> str:
     th = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
     body = "".join(
         "<tr" + (' class="skipped"' if r.get("skipped_reason") else "") + ">"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(r)) + "</tr>"
-        for r in report["results"]
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row_cells(r, name)) + "</tr>"
+        for r, name in zip(report["results"], display_names(report["results"]))
     )
+    diag = _lines_html(markdown_lines(report))
     figs = "".join(
         f'<figure><img alt="{html.escape(title)}" src="data:image/png;base64,'
         f'{base64.b64encode(Path(p).read_bytes()).decode("ascii")}"><figcaption>{html.escape(title)}</figcaption></figure>'
@@ -115,7 +139,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 12px; }}
 th, td {{ border: 1px solid #ccc; padding: 3px 6px; text-align: right; white-space: nowrap; }}
 th {{ background: #f0f0f0; position: sticky; top: 0; }}
-td:first-child, td:nth-child(-n+6), td:last-child {{ text-align: left; }}
+td:first-child, td:nth-child(-n+7), td:last-child {{ text-align: left; }}
 tr.skipped td {{ color: #888; }}
 figure {{ display: inline-block; margin: 1em 1em 0 0; }} img {{ max-width: 100%; }}
 </style></head><body>
@@ -123,5 +147,6 @@ figure {{ display: inline-block; margin: 1em 1em 0 0; }} img {{ max-width: 100%;
 <ul>{head}</ul>
 <table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>
 {figs}
+{diag}
 </body></html>
 """

@@ -21,7 +21,7 @@ SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 #: every field a result row may carry, in the order tables show them
 ROW_FIELDS = (
-    "artifact", "format", "precision", "method", "target", "runtime", "delegate", "threads",
+    "name", "artifact", "format", "precision", "method", "target", "runtime", "delegate", "threads",
     "batch", "input_size", "size_bytes", "params", "macs", "backbone_passes", "load_ms", "first_inference_ms",
     "warmup_runs", "runs", "latency_ms", "cpu_time_ms", "peak_rss_mb", "rss_delta_mb", "accuracy",
     "reference", "agreement_with_reference", "top1_delta_vs_reference", "skipped_reason", "notes",

@@ -118,9 +118,9 @@ def build_onnx(ctx: BuildContext, opts: dict) -> list[Artifact]:
 
 def build_tflite(ctx: BuildContext, opts: dict) -> list[Artifact]:
     from fgvc_mobile.export import tflite_export as tx
-    from fgvc_mobile.export.metadata import add_tflite_metadata
+    from fgvc_mobile.export.metadata import add_tflite_standard_metadata
 
-    graph = with_input(ctx.deploy, ctx.kind, ctx.pre, channel_last_io=tx.channel_last_io)
+    graph = with_input(tx.Probabilities(ctx.deploy), ctx.kind, ctx.pre, channel_last_io=tx.channel_last_io)
     val, arts = ctx.val_inputs(), []
 
     def make(path: Path, model: bytes, precision: str, seconds: float, evals, gate: str, notes=()) -> Artifact:
@@ -128,24 +128,27 @@ def build_tflite(ctx: BuildContext, opts: dict) -> list[Artifact]:
         inp, out = tx.io_info(model)
 
         def embed(entries, p=path):
-            p.write_bytes(add_tflite_metadata(p.read_bytes(), entries))
+            p.write_bytes(add_tflite_standard_metadata(p.read_bytes(), entries))
 
         return Artifact(
             path.name, "tflite", precision,
             {**_input_fields(ctx.kind, ctx.size, inp["name"], inp["quantization"]), "dtype": inp["dtype"]},
-            {**out, "kind": "logits"}, seconds, evals, gate, embed=embed,
+            {**out, "kind": "probabilities"}, seconds, evals, gate, embed=embed,
             rerun=lambda p=path: tx.runner(p.read_bytes())(val[:2]), structure={"op_counts": tx.op_counts(model)},
             notes=list(notes),
         )
 
     fp32, secs = tx.export_fp32(graph, ctx.example())
-    ev = ctx.evaluate("litert", "run", tx.runner(fp32)(val))
-    arts.append(make(ctx.workdir / "model_fp32.tflite", fp32, "fp32", secs, [ev], "litert", ["litert_torch.convert"]))
+    ev = ctx.evaluate("litert", "run", tx.runner(fp32)(val), probabilities=True)
+    arts.append(make(ctx.workdir / "model_fp32.tflite", fp32, "fp32", secs, [ev], "litert",
+                     ["litert_torch.convert; softmax in the graph; standard TFLite metadata"]))
     if ctx.calib is not None:
-        int8, secs = tx.quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"])
-        ev = ctx.evaluate("litert", "run", tx.runner(int8)(val))
+        int8, secs = tx.quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"], opts["io"])
+        ev = ctx.evaluate("litert", "run", tx.runner(int8)(val), probabilities=True)
+        io_note = ("I/O as the fp32 model (float32 probabilities out), int8 inside, softmax in float"
+                   if opts["io"] == "float" else "int8 I/O (tflite.io=int8): everything quantized, softmax included")
         notes = [f"ai_edge_quantizer static int8 (weights per channel, activations), {opts['calibration']} "
-                 f"calibration on {len(ctx.calib)} images"]
+                 f"calibration on {len(ctx.calib)} images", io_note]
         arts.append(make(ctx.workdir / "model_int8.tflite", int8, "int8", secs, [ev], "litert", notes))
     return arts
 

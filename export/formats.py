@@ -69,10 +69,13 @@ FORMATS: dict[str, FormatSpec] = {
         "build_onnx",
     ),
     "tflite": FormatSpec(
-        "tflite", "model_fp32.tflite", "model_int8.tflite (int8 weights and activations)",
+        "tflite", "model_fp32.tflite (softmax output, standard TFLite metadata)",
+        "model_int8.tflite (int8 weights and activations; float32 output unless tflite.io=int8)",
         (
             Option("calibration", "minmax", ("minmax", "moving-average"),
                    "activation ranges: min/max over all images, or ai_edge_quantizer's moving average"),
+            Option("io", "float", ("float", "int8"),
+                   "int8 model's I/O: as the fp32 model (float32 out; what MediaPipe accepts), or int8 in/out"),
         ),
         "build_tflite",
     ),

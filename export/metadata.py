@@ -3,9 +3,10 @@ validation figures) travels with the model file, not only beside it.
 
 * ONNX: ``metadata_props`` key/value strings.
 * TFLite: named metadata buffers in the flatbuffer (``Model.metadata`` -> ``Model.buffers``),
-  written with the LiteRT flatbuffer schema that ships with ``ai_edge_litert`` (no TensorFlow).
-  These are custom entries, not the TFLite Support ``TFLITE_METADATA`` table: producing that
-  needs ``tflite-support``, which depends on TensorFlow.
+  written with the LiteRT flatbuffer schema that ships with ``ai_edge_litert`` (no TensorFlow),
+  next to the standard TFLite Model Metadata (``TFLITE_METADATA``, with ``labels.txt`` packed
+  after the flatbuffer) that MediaPipe Tasks and the LiteRT Support Library read
+  (:mod:`fgvc_mobile.export.tflite_metadata`, written without TensorFlow or tflite-support).
 * CoreML: ``user_defined_metadata`` in the model spec.
 
 Keys: ``fgvc_mobile.manifest`` (JSON) and ``fgvc_mobile.labels`` (one label per line).
@@ -64,8 +65,11 @@ def read_onnx_metadata(path: str | os.PathLike) -> dict[str, str]:
 # ---- TFLite ------------------------------------------------------------------------------------
 
 
-def add_tflite_metadata(model_bytes: bytes, entries: dict[str, str]) -> bytes:
-    """A copy of the flatbuffer with ``entries`` as named metadata buffers (replacing same names)."""
+def add_tflite_metadata(model_bytes: bytes, entries: dict[str, str | bytes]) -> bytes:
+    """A copy of the flatbuffer with ``entries`` as named metadata buffers (replacing same names).
+
+    Anything packed after the flatbuffer (associated files) is dropped: append it afterwards.
+    """
     from ai_edge_litert import schema_py_generated as fb
 
     model = fb.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
@@ -77,7 +81,8 @@ def add_tflite_metadata(model_bytes: bytes, entries: dict[str, str]) -> bytes:
     model.metadata = [m for m in (model.metadata or []) if m.name not in entries]
     for name, text in entries.items():
         buf = fb.BufferT()
-        buf.data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+        raw_entry = text if isinstance(text, bytes) else text.encode("utf-8")
+        buf.data = np.frombuffer(raw_entry, dtype=np.uint8)
         model.buffers.append(buf)
         meta = fb.MetadataT()
         meta.name, meta.buffer = name, len(model.buffers) - 1
@@ -87,8 +92,20 @@ def add_tflite_metadata(model_bytes: bytes, entries: dict[str, str]) -> bytes:
     return bytes(builder.Output())
 
 
+def add_tflite_standard_metadata(model_bytes: bytes, entries: dict[str, str]) -> bytes:
+    """Our entries plus the standard ``TFLITE_METADATA`` table and its ``labels.txt``, from the manifest entry."""
+    from fgvc_mobile.export import tflite_metadata as tm
+
+    manifest = json.loads(entries[MANIFEST_KEY])
+    model = add_tflite_metadata(model_bytes, {**entries, tm.METADATA_NAME: tm.metadata_buffer(manifest)})
+    return tm.append_associated_files(model, {tm.LABELS_FILE: tm.labels_bytes(manifest["labels"])})
+
+
 def read_tflite_metadata(source: str | os.PathLike | bytes) -> dict[str, str]:
-    """Named metadata buffers of a .tflite (path or bytes) that decode as UTF-8 text."""
+    """Named metadata buffers of a .tflite (path or bytes) that decode as UTF-8 text.
+
+    The binary ``TFLITE_METADATA`` table is left out (:func:`read_tflite_standard_metadata`).
+    """
     from ai_edge_litert import schema_py_generated as fb
 
     data = source if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
@@ -96,6 +113,8 @@ def read_tflite_metadata(source: str | os.PathLike | bytes) -> dict[str, str]:
     out = {}
     for i in range(model.MetadataLength()):
         m = model.Metadata(i)
+        if m.Name() == b"TFLITE_METADATA":
+            continue
         buf = model.Buffers(m.Buffer())
         raw = buf.DataAsNumpy() if buf is not None and not buf.DataIsNone() else None
         if isinstance(raw, np.ndarray):
@@ -104,6 +123,19 @@ def read_tflite_metadata(source: str | os.PathLike | bytes) -> dict[str, str]:
             except UnicodeDecodeError:
                 continue  # binary metadata of the converter (e.g. min_runtime_version is text, others not)
     return out
+
+
+def read_tflite_standard_metadata(source: str | os.PathLike | bytes) -> bytes | None:
+    """The raw ``TFLITE_METADATA`` flatbuffer of a .tflite, or None."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    data = source if isinstance(source, (bytes, bytearray)) else open(source, "rb").read()
+    model = fb.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        m = model.Metadata(i)
+        if m.Name() == b"TFLITE_METADATA":
+            return model.Buffers(m.Buffer()).DataAsNumpy().tobytes()
+    return None
 
 
 # ---- CoreML ------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def load_artifact(path: str | os.PathLike) -> tuple[dict, Callable[[np.ndarray],
         if out.ndim != 2 or out.shape[1] != len(manifest["labels"]):
             raise FGVCError(f"--model {p}: the model gives outputs of shape {list(out.shape)}, "
                             f"its manifest lists {len(manifest['labels'])} labels")
-        if not logits and not _are_probabilities(out):
+        if not logits and not _are_probabilities(out, (manifest["output"].get("quantization") or {}).get("scale")):
             raise FGVCError(f"--model {p}: its manifest says the output is probabilities, but the rows are not "
                             f"(min {out.min():.3g}, row sums {out.sum(1).min():.3g}..{out.sum(1).max():.3g})")
         return softmax(out) if logits else out
@@ -93,8 +93,10 @@ def load_artifact(path: str | os.PathLike) -> tuple[dict, Callable[[np.ndarray],
     return manifest, predict
 
 
-def _are_probabilities(out: np.ndarray) -> bool:
-    return bool(np.isfinite(out).all() and out.min() >= -1e-3 and np.abs(out.sum(1) - 1).max() <= 1e-2)
+def _are_probabilities(out: np.ndarray, scale: float | None = None) -> bool:
+    """Rows of probabilities; a quantized output (int8 softmax) may miss 1 by half a step per class."""
+    tol = 1e-2 + (out.shape[1] * scale / 2 if scale else 0.0)
+    return bool(np.isfinite(out).all() and out.min() >= -1e-3 and np.abs(out.sum(1) - 1).max() <= tol)
 
 
 def _first_line(e: BaseException) -> str:
@@ -116,7 +118,7 @@ def _open_checked(p: Path, manifest: dict):
 
             data = p.read_bytes()
             (inp, out), run = io_info(data), runner(data)
-    except FGVCError:
+    except (FGVCError, ImportError):  # ImportError: a missing extra, named by the CLI
         raise
     except Exception as e:  # noqa: BLE001 - parsers of a damaged or hostile file raise anything
         raise FGVCError(f"--model {p}: not a readable {fmt} model ({_first_line(e)})") from None
@@ -135,6 +137,8 @@ def _manifest(p: Path) -> dict:
     except FGVCError as beside:
         try:
             entries = read_metadata(p)  # the copy inside the artifact
+        except ImportError:
+            raise
         except Exception as e:  # noqa: BLE001 - a damaged or hostile file
             raise FGVCError(f"{beside}; and the file itself is not a readable model ({_first_line(e)})") from None
         embedded = validate_manifest(manifest_from_entries(entries, str(p)), f"{p} (embedded manifest)")

@@ -7,6 +7,13 @@
   clips the logit range; by default we calibrate with the running min/max over all samples
   (``qsv_utils.min_max_update``) so the ranges cover every calibration image. The option
   ``tflite.calibration=moving-average`` restores the library default for comparison.
+* The graph ends in a softmax: the output is class probabilities, the scores MediaPipe Tasks and
+  the LiteRT Support Library show (with the standard metadata, :mod:`tflite_metadata`).
+* int8 I/O (``tflite.io``): ``float`` (default) keeps the model's input and output types as in
+  the fp32 model (uint8 camera bytes or float32 in, float32 probabilities out) with int8 inside,
+  and the final softmax in float (no 1/256 steps in the scores) -- the types MediaPipe and the
+  Support Library accept. ``int8`` quantizes everything including the softmax: int8 output
+  (scale 1/256, zero point -128), and an int8 input where the fp32 model takes float.
 * DIV stays float (dequantize -> DIV -> quantize): the attention boxes of CMAL-Net and ELoPE
   min-max normalise heat maps, and an int8 divisor whose range reaches 0 aborts the LiteRT
   kernel ("data[i] != zero_point"). The divisions act on a few small maps, not on conv features.
@@ -34,6 +41,18 @@ from fgvc_mobile.export.quiet import quiet
 log = logging.getLogger(__name__)
 
 CALIBRATIONS = ("minmax", "moving-average")
+IO_TYPES = ("float", "int8")
+
+
+class Probabilities(torch.nn.Module):
+    """``net``'s logits -> softmax probabilities (the TFLite artifacts' output)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(x), dim=1)
 
 
 def channel_last_io(module: torch.nn.Module) -> torch.nn.Module:
@@ -56,19 +75,22 @@ def export_fp32(graph: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, f
     return model, time.perf_counter() - t0
 
 
-def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax") -> tuple[bytes, float]:
+def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax",
+                  io: str = "float") -> tuple[bytes, float]:
     """Static int8 weights + activations; ``calib_inputs`` as the fp32 model takes them (batch 1 each)."""
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
     if calibration not in CALIBRATIONS:
         raise FGVCError(f"tflite.calibration {calibration!r}: choose one of {', '.join(CALIBRATIONS)}")
+    if io not in IO_TYPES:
+        raise FGVCError(f"tflite.io {io!r}: choose one of {', '.join(IO_TYPES)}")
     t0 = time.perf_counter()
     name = _signature_input(fp32)
     data = {"serving_default": [{name: x[None]} for x in calib_inputs]}
     with quiet():
         qt = quantizer.Quantizer(bytearray(fp32))
-        qt.load_quantization_recipe(int8_recipe())
+        qt.load_quantization_recipe(int8_recipe(float_io=io == "float"))
         if calibration == "minmax":
             update = qsv_utils.min_max_update
         else:
@@ -79,15 +101,18 @@ def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "min
     return bytes(result.quantized_model), time.perf_counter() - t0
 
 
-def int8_recipe():
-    """ai_edge_quantizer's static int8 recipe (weights per channel, activations) with DIV kept float."""
+def int8_recipe(float_io: bool = True):
+    """ai_edge_quantizer's static int8 recipe (weights per channel, activations) with DIV kept float;
+    ``float_io``: the graph's input and output (and the final softmax) stay unquantized too."""
     from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
 
     rp = recipe_manager.RecipeManager()
     rp.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
                          activation_num_bits=8, weight_num_bits=8)
-    rp.add_quantization_config(regex=".*", operation_name=qtyping.TFLOperationName.DIV,
-                               algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+    name = qtyping.TFLOperationName
+    for op in [name.DIV] + ([name.SOFTMAX, name.INPUT, name.OUTPUT] if float_io else []):
+        rp.add_quantization_config(regex=".*", operation_name=op,
+                                   algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     return rp.get_quantization_recipe()
 
 

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.extras import install_hint, missing_message
 
 # name -> module providing add_arguments(parser) and run(args); imported lazily so that
 # `fgvc-mobile train` never imports the exporters' heavy dependencies.
@@ -43,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ImportError as e:
-            p.set_defaults(_unavailable=f"fgvc-mobile {name}: unavailable ({e}); install fgvc-mobile[export]")
+            p.set_defaults(_unavailable=missing_message(name, e)
+                           or f"fgvc-mobile {name}: unavailable ({one_line(e)}); {install_hint('export')}")
             continue
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
@@ -75,6 +77,12 @@ def _main(argv: list[str] | None) -> int:
         return int(rc or 0)
     except FGVCError as e:
         print(f"error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except ImportError as e:  # an optional dependency (an extra) is not installed
+        msg = missing_message(args.command, e)
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
         return 2
 
 

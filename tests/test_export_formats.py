@@ -24,7 +24,7 @@ from fgvc_mobile.export.calibration import calibration_set, validation_set
 from fgvc_mobile.export.deploy import DeployModel, reference_logits, to_float_nchw
 from fgvc_mobile.export.manifest import validate_manifest
 from fgvc_mobile.export.metadata import LABELS_KEY, MANIFEST_KEY, read_metadata
-from fgvc_mobile.export.validate import TOLERANCES
+from fgvc_mobile.export.validate import TOLERANCES, softmax
 from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model
 
 ARTIFACTS = ["model_fp32.onnx", "model_int8.onnx", "model_fp32.tflite", "model_int8.tflite",
@@ -94,7 +94,9 @@ def test_manifests_validate_and_name_their_source(dist, trained):
     tfl = json.loads((out / "model_int8.tflite.manifest.json").read_text())
     assert tfl["input"] == {**tfl["input"], "layout": "NHWC", "dtype": "uint8", "normalization_in_graph": True,
                             "shape": [1, 32, 32, 3]}
-    assert tfl["output"]["dtype"] == "int8" and tfl["output"]["quantization"]["scale"] > 0
+    # int8 inside, float32 probabilities out: the types MediaPipe and the LiteRT Support Library accept
+    assert tfl["output"]["dtype"] == "float32" and tfl["output"]["quantization"] is None
+    assert tfl["output"]["kind"] == "probabilities"
 
 
 def _run_onnx(path, x):
@@ -123,9 +125,10 @@ def _run_tflite(path, x):
 
 def test_fp32_parity_with_the_pytorch_reference(dist, trained):
     out, _ = dist
-    images, ref = trained["val"].images, trained["ref"]
+    images, logits = trained["val"].images, trained["ref"]
     for name, run in (("model_fp32.onnx", _run_onnx), ("model_fp32.tflite", _run_tflite)):
         got = run(out / name, images)
+        ref = softmax(logits) if name.endswith(".tflite") else logits  # TFLite ends in a softmax
         tol = TOLERANCES[(name.rsplit(".", 1)[1], "fp32")]
         assert np.abs(got - ref).max() <= tol * max(1.0, np.abs(ref).max()), name
         assert (got.argmax(1) == ref.argmax(1)).all(), name
@@ -167,13 +170,26 @@ def test_coreml_structure_as_saved(dist, trained):
     assert m["precision"] == "int8-weights" and m["output"]["kind"] == "probabilities"
 
 
+def _int8_logits_quantization(path) -> dict:
+    """(scale, zero point) of the int8 logits: the tensor dequantized into the float softmax."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path))
+    ops, tensors = it._get_ops_details(), {t["index"]: t for t in it.get_tensor_details()}
+    (softmax_op,) = [o for o in ops if o["op_name"] == "SOFTMAX"]
+    (dequant,) = [o for o in ops if softmax_op["inputs"][0] in o["outputs"]]
+    assert dequant["op_name"] == "DEQUANTIZE"
+    scale, zero_point = tensors[dequant["inputs"][0]]["quantization"]
+    return {"scale": scale, "zero_point": zero_point}
+
+
 def test_tflite_minmax_calibration_covers_the_logit_range(dist, trained):
-    """The int8 output range must contain every calibration image's logits (no clipping)."""
+    """The int8 logits' range must contain every calibration image's logits (no clipping)."""
     out, _ = dist
     meta, pre = trained["meta"], trained["pre"]
     calib = calibration_set(meta["data"]["spec"], meta["classes"], pre, CALIB)
     ref = reference_logits(DeployModel(trained["model"], input_size=pre.input_size), calib.images, pre)
-    q = json.loads((out / "model_int8.tflite.manifest.json").read_text())["output"]["quantization"]
+    q = _int8_logits_quantization(out / "model_int8.tflite")
     lo, hi = (-128 - q["zero_point"]) * q["scale"], (127 - q["zero_point"]) * q["scale"]
     assert lo <= ref.min() + q["scale"] and hi >= ref.max() - q["scale"], (lo, hi, ref.min(), ref.max())
 

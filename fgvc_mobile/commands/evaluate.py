@@ -43,6 +43,8 @@ def add_arguments(p) -> None:
     p.add_argument("--workers", type=_int_in(0, 256), default=2)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--json", help="also write the metrics to this JSON file")
+    p.add_argument("--diagnostics", metavar="DIR", help="write per-class top-1, the confusion matrix (CSV, PNG) "
+                   "and the top confused pairs of the deploy rule into DIR")
 
 
 def run(args) -> int:
@@ -66,6 +68,11 @@ def run(args) -> int:
     for k in sorted(k for k in metrics if k.startswith("top1/")):
         name = k[5:]
         print(f"{name:<16}{metrics[k]:8.2f}{metrics['top5/' + name]:8.2f}")
+    if args.diagnostics:
+        from fgvc_mobile.diagnostics import eval_diagnostics
+
+        eval_diagnostics(model, DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device,
+                         list(meta["classes"]), args.diagnostics, title=f"{meta['method']} {args.split}")
     if args.json:
         from fgvc_mobile.serialization import atomic_write_json
 

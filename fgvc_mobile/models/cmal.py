@@ -29,9 +29,8 @@ app run it unchanged, and its measured latency is honestly that of both passes p
 ``raw`` (pass 1 only) and ``concat`` are single-pass graphs of the same model.
 
 Classifiers: ``classifier="linear"`` is eq. (4)'s single fully connected layer on the raw
-max-pooled descriptor. Its logits grow without bound on MobileNetV2 (|logit| ~ 300 within an
-epoch on a 5-class cub100 subset at backbone lr 1e-3, heads x10: the max-pooled ELU maps are
-unnormalised). ``classifier="release"`` is the authors' release: BN1d -> FC(hidden) -> BN1d -> ELU
+max-pooled descriptor. On MobileNetV2 its losses blow up within the first epoch (the max-pooled
+ELU maps are unnormalised; benchmarks/results/recipe_stability.md). ``classifier="release"`` is the authors' release: BN1d -> FC(hidden) -> BN1d -> ELU
 -> FC, which normalises the descriptor (the recipe's default). Its CAM weight for class k is the
 classifier's linear part, W2[k] diag(s2) W1 diag(s1) with s the BatchNorm scales (the release
 multiplies W2[k] W1 and ignores the BatchNorms); with the scales in, the map is the same before
