@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import yaml
 
 from fgvc_mobile.benchmarks.front_report import build_points, budget_table, pareto_front, pick_rule, plot, render
 from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.benchmarks.study import command_of
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
 
@@ -174,8 +174,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cfg = load_front_config(args.config)
-    command = "python -m fgvc_mobile.benchmarks.front " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_of("front", argv)
     latency_file = Path(f"{cfg['results']}_latency.json")
     if args.action == "train":
         for point in cfg["points"]:

@@ -16,12 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shlex
 import sys
 from pathlib import Path
 
 from fgvc_mobile.benchmarks.machine import describe_host
-from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.benchmarks.study import command_of, write_results
 
 
 def train_variant(name: str, method: str, model: dict, args) -> list[dict]:
@@ -60,8 +59,7 @@ def main(argv=None) -> int:
         for h in history:
             rows.append({"variant": name, "method": method, "model": json.loads(model or "{}"), "epoch": h["epoch"],
                          "losses": {k[5:]: v for k, v in h.items() if k.startswith("loss/") and k != "loss/total"}})
-    command = "python -m fgvc_mobile.benchmarks.recipe_stability " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_of("recipe_stability", argv)
     machine = describe_host(threads=None)
     steps = sorted({s for r in rows for s in r["losses"]}, key=lambda s: (s == "attention", s == "concat", s))
     lines = ["# Short real-data runs: do the losses stay finite and fall?", "", f"Command: `{command}`", "",
@@ -73,8 +71,7 @@ def main(argv=None) -> int:
     for r in rows:
         lines.append(f"| {r['variant']} | {r['epoch']} | " + " | ".join(
             f"{r['losses'][s]:.2f}" if s in r["losses"] else "-" for s in steps) + " |")
-    atomic_write_text(f"{args.out}.md", "\n".join(lines) + "\n")
-    atomic_write_json(f"{args.out}.json", {"command": command, "machine": machine, "rows": rows})
+    write_results(args.out, lines, {"command": command, "machine": machine, "rows": rows})
     print("\n".join(lines))
     return 0
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shlex
 import statistics
 import sys
 import time
@@ -21,7 +20,7 @@ import torch
 
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.methods import StepContext, get_method
-from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.benchmarks.study import command_of, write_results
 
 VARIANTS = {
     "fp32": (False, False),
@@ -87,8 +86,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", default="benchmarks/results/train_speed")
     args = p.parse_args(argv)
     rows = measure(args.methods, args.sizes, args.batch, args.steps, args.rounds)
-    command = "python -m fgvc_mobile.benchmarks.train_speed " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = command_of("train_speed", argv)
     machine = describe_host(threads=torch.get_num_threads())
     lines = ["# Training throughput on CPU: fp32 vs channels_last vs bf16 autocast", "", f"Command: `{command}`", "",
              f"Machine: {machine['cpu_model']} ({machine['cores']} cores, {machine['threads']} torch threads), torch "
@@ -97,8 +95,7 @@ def main(argv=None) -> int:
              "", "| method | px | variant | images / s | x fp32 |", "|---|---:|---|---:|---:|"]
     lines += [f"| {r['method']} | {r['img_size']} | {r['variant']} | {r['images_per_s']:.1f} | {r['speedup_vs_fp32']:.2f} |"
               for r in rows]
-    atomic_write_text(f"{args.out}.md", "\n".join(lines) + "\n")
-    atomic_write_json(f"{args.out}.json", {"command": command, "machine": machine, "rows": rows})
+    write_results(args.out, lines, {"command": command, "machine": machine, "rows": rows})
     print("\n".join(lines))
     return 0
 
