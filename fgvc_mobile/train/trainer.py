@@ -33,12 +33,12 @@ from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.backbone import load_pretrained
+from fgvc_mobile.serialization import atomic_write_json
 from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
 from fgvc_mobile.train.history import plot_history, write_history
-from fgvc_mobile.serialization import atomic_write_json
 from fgvc_mobile.train.resume import asked_of, refuse_changes
 
 log = logging.getLogger("fgvc_mobile.train")
