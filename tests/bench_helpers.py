@@ -38,6 +38,17 @@ class Uint8Logits(torch.nn.Module):
         return self.inner((x - self.mean) / self.std)
 
 
+class Permuted(torch.nn.Module):
+    """The same logits with the classes in another order (labels reordered in its manifest)."""
+
+    def __init__(self, inner, perm):
+        super().__init__()
+        self.inner, self.perm = inner, list(perm)
+
+    def forward(self, x):
+        return self.inner(x)[:, self.perm]
+
+
 def folder_tensors(root: Path, split: str, classes: list[str]):
     """Normalised eval tensors and labels of an image folder split, via the training transform."""
     from fgvc_mobile.data.images import load_rgb

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench_helpers import Logits, export_onnx, folder_tensors, make_checkpoint, manifest, write_json
+from bench_helpers import Logits, Permuted, export_onnx, folder_tensors, make_checkpoint, manifest, write_json
 from conftest import make_image_folder
 from fgvc_mobile.benchmarks import plots, run_bench
 from fgvc_mobile.benchmarks.machine import lscpu_model
@@ -24,15 +24,6 @@ pytest.importorskip("onnxruntime")
 
 CLASSES = ["class_0", "class_1", "class_2"]
 PERM = [1, 2, 0]  # the "int8" model's output j is class PERM[j], but its manifest calls it CLASSES[j]
-
-
-class Permuted(torch.nn.Module):
-    def __init__(self, inner, perm):
-        super().__init__()
-        self.inner, self.perm = inner, list(perm)
-
-    def forward(self, x):
-        return self.inner(x)[:, self.perm]
 
 
 @pytest.fixture(scope="module")

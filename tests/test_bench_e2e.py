@@ -8,23 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from bench_helpers import PRE, Logits, Uint8Logits, export_onnx, folder_tensors, make_checkpoint, manifest, write_json
+from bench_helpers import PRE, Logits, Permuted, Uint8Logits, export_onnx, folder_tensors, make_checkpoint, manifest, write_json
 from conftest import make_image_folder
 from fgvc_mobile.benchmarks import import_report, run_bench
 from fgvc_mobile.benchmarks.report import load_report
 
 CLASSES = ["class_0", "class_1", "class_2"]
-
-
-class Permuted(torch.nn.Module):
-    """The same logits with the classes in another order (labels reordered in its manifest)."""
-
-    def __init__(self, inner, perm):
-        super().__init__()
-        self.inner, self.perm = inner, list(perm)
-
-    def forward(self, x):
-        return self.inner(x)[:, self.perm]
 
 
 @pytest.fixture(scope="module")
