@@ -1,6 +1,6 @@
 """Latency across runtimes: MobileNetV2 baseline vs RMG-PMSI deploy graphs (benchmarks/results/latency_runtimes.md).
 
-    python -m fgvc_mobile.benchmarks.latency_table                      # 224 and 448 px, 30 timed runs
+    python -m fgvc_mobile.benchmarks.latency_table --data cub:PATH/CUB_200_2011 --weights PATH/mobilenet_v2.pth
     python -m fgvc_mobile.benchmarks.latency_table --sizes 224          # one size
     python -m fgvc_mobile.benchmarks.latency_table --quick              # 64 px, 3 runs: a pipeline check
 
@@ -45,8 +45,6 @@ from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model, sav
 
 log = logging.getLogger("fgvc_mobile.latency_table")
 
-CUB100 = Path("/work/shared/datasets/cub100/CUB_200_2011")
-WEIGHTS = Path("/work/shared/weights/mobilenet_v2_imagenet.pth")
 #: key -> (method, --model options, deploy rule, label)
 MODELS = {
     "baseline": ("baseline", {}, None, "MobileNetV2 baseline"),
@@ -67,10 +65,8 @@ UNTRAINED = "untrained heads: accuracy not reported"
 
 
 def default_data(num_classes: int) -> str:
-    if CUB100.is_dir():
-        return f"cub:{CUB100}"
     n = min(num_classes, 64)  # the synthetic set has at most 64 classes
-    log.warning("cub100 not found at %s: using the synthetic set with %d classes", CUB100, n)
+    log.warning("no --data: calibrating and validating on the synthetic set with %d classes", n)
     return f"synthetic?num_classes={n}&train_per_class=1&test_per_class=1&size=64"
 
 
@@ -279,8 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, help="untimed runs before timing (default 5; 1 with --quick)")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads of every runtime (default 1)")
     p.add_argument("--num-classes", type=int, default=100, help="classes when --data is not given (cub100: 100)")
-    p.add_argument("--data", help="data set for calibration/validation images (default: cub100 if present)")
-    p.add_argument("--weights", default=str(WEIGHTS), help="ImageNet MobileNetV2 state_dict ('none': random)")
+    p.add_argument("--data", help="data set for calibration/validation images, e.g. cub:PATH/CUB_200_2011 "
+                                  "(default: a small synthetic set)")
+    p.add_argument("--weights", default="none", help="ImageNet MobileNetV2 state_dict (default none: random)")
     p.add_argument("--work", help="cache folder (default runs/latency, runs/latency-quick with --quick)")
     p.add_argument("--out", help="results path without suffix (default benchmarks/results/latency_runtimes)")
     p.add_argument("--limit", type=int, default=4, help="test images run_bench scores per artifact (unused)")
@@ -301,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     args.formats = "onnx,tflite" + (",coreml" if args.coreml else "")
     work = Path(args.work or ("runs/latency-quick" if args.quick else "runs/latency"))
     out = Path(args.out or (work / "latency_runtimes" if args.quick else "benchmarks/results/latency_runtimes"))
-    weights = None if args.weights == "none" or not Path(args.weights).is_file() else args.weights
+    if args.weights != "none" and not Path(args.weights).is_file():
+        p.error(f"--weights {args.weights}: no such file")
+    weights = None if args.weights == "none" else args.weights
     data_spec = args.data or default_data(args.num_classes)
     command = "python -m fgvc_mobile.benchmarks.latency_table " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))

@@ -1,7 +1,7 @@
 """Do a recipe's losses stay finite and fall? Per-step epoch-mean losses of short real-data runs.
 
-    python -m fgvc_mobile.benchmarks.recipe_stability --data cub:../shared/datasets/cub100/CUB_200_2011 \
-        --pretrained ../shared/weights/mobilenet_v2_imagenet.pth \
+    python -m fgvc_mobile.benchmarks.recipe_stability --data cub:PATH/CUB_200_2011 \
+        --pretrained PATH/mobilenet_v2_imagenet.pth \
         --variant cmal-linear=cmal:'{"classifier": "linear"}' --variant cmal-release=cmal:'{"classifier": "release"}'
 
 Each variant trains 2 epochs at 128 px on the first --limit-train training images (about five
