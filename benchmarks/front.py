@@ -150,7 +150,9 @@ def report(cfg: dict, latency: dict, commands: str) -> dict:
     done = {(r["name"], r["seed"]) for r in records}
     not_run = [f"{pt['name']} seed {s}" for pt in cfg["points"] for s in pt.get("seeds", cfg["seeds"])
                if (pt["name"], s) not in done]
-    meta = {"commands": commands, "machine": (latency.get("machine") or {}).get("cpu_model", "latency not measured"),
+    trained_on = ", ".join(sorted({r.get("machine", "?") for r in records})) or "none yet"
+    meta = {"commands": commands,
+            "machine": f"training: {trained_on}; latency: {(latency.get('machine') or {}).get('cpu_model', 'not measured')}",
             "not_run": not_run, "reference": cfg["reference"]}
     out = cfg["results"]
     atomic_write_text(f"{out}.md", render(points, budgets, ref or {}, front, meta) + "\n")
