@@ -4,10 +4,10 @@ Selection: every epoch is evaluated on the validation split (the layout's own, o
 from train), best.pt is the best epoch there, and the test split is evaluated once, on best.pt,
 when the run ends (``test_metrics`` in best.pt and ``results.json``).
 
-Reproducibility: every epoch reseeds the data order, augmentation and RMG draws from
-(seed, epoch), and checkpoints also carry the RNG states, so a run stopped after any epoch
-and resumed ends with the same weights as an uninterrupted run. Ctrl-C saves the position
-inside the epoch; resuming continues from that batch.
+Reproducibility: the data order comes from (seed, epoch), every sample's augmentation and every
+batch's draws (RMG, mixup, dropout) from their position in the epoch (``train/determinism.py``),
+so a run stopped anywhere and resumed ends bit-for-bit as an uninterrupted one. Ctrl-C finishes
+its batch and saves the position inside the epoch (with EMA and the running loss sums).
 """
 
 from __future__ import annotations
