@@ -84,10 +84,24 @@ def recursive_mosaic(
     return torch.cat([_rmg_one(x[i : i + 1], r, generator) for i in range(x.shape[0])])
 
 
+def _shuffle(k: int, derange: bool, generator) -> torch.Tensor:
+    """A uniform permutation of range(k), or with ``derange`` a uniform derangement (no patch stays in
+    place) by rejection: about e = 2.7 draws on average for any k >= 2."""
+    while True:
+        order = torch.randperm(k, generator=generator)
+        if not derange or not bool((order == torch.arange(k)).any()):
+            return order
+
+
 def jigsaw(
-    x: torch.Tensor, n: int, per_image: bool = False, generator: torch.Generator | None = None
+    x: torch.Tensor, n: int, per_image: bool = False, generator: torch.Generator | None = None,
+    derange: bool = False,
 ) -> torch.Tensor:
-    """PMG's jigsaw: cut into n x n equal patches and shuffle them (one shuffle per batch by default)."""
+    """PMG's jigsaw: cut into n x n equal patches and shuffle them (one shuffle per batch by default).
+
+    ``derange=True`` never leaves a patch in place, as the RMG-PMSI release's PMG shuffle does
+    (PMG's own release shuffles uniformly, so at n = 2 one batch in 24 keeps the image whole).
+    """
     if n < 1:
         raise FGVCError(f"jigsaw: n must be >= 1, got {n}")
     if x.ndim != 4:
@@ -101,9 +115,9 @@ def jigsaw(
     # [B, C, n, ph, n, pw] -> [B, n*n, C, ph, pw]
     patches = x.reshape(b, c, n, ph, n, pw).permute(0, 2, 4, 1, 3, 5).reshape(b, n * n, c, ph, pw)
     if per_image:
-        order = torch.stack([torch.randperm(n * n, generator=generator) for _ in range(b)])
+        order = torch.stack([_shuffle(n * n, derange, generator) for _ in range(b)])
     else:
-        order = torch.randperm(n * n, generator=generator).expand(b, -1)
+        order = _shuffle(n * n, derange, generator).expand(b, -1)
     # the draws come from a CPU generator (reproducible on any device); the index follows the input
     order = order.to(x.device)
     patches = torch.gather(patches, 1, order.view(b, n * n, 1, 1, 1).expand_as(patches))

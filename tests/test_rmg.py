@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 import torch
 
@@ -99,3 +101,32 @@ def test_jigsaw_is_patch_permutation(n):
 def test_jigsaw_bad_size():
     with pytest.raises(FGVCError):
         jigsaw(torch.zeros(1, 3, 10, 10), 4)
+
+
+def _patch_sources(x, y, n):
+    """For each output patch, the index of the input patch it holds (patches made distinct by ``batch``)."""
+    p = x.shape[-1] // n
+    xs = x.unfold(2, p, p).unfold(3, p, p).reshape(x.shape[0], 3, -1, p, p)
+    ys = y.unfold(2, p, p).unfold(3, p, p).reshape(y.shape[0], 3, -1, p, p)
+    return [next(j for j in range(n * n) if torch.equal(ys[0, :, k], xs[0, :, j])) for k in range(n * n)]
+
+
+def test_jigsaw_derangement_never_leaves_a_patch_in_place_and_reaches_every_derangement():
+    x = torch.arange(1 * 3 * 4 * 4, dtype=torch.float32).reshape(1, 3, 4, 4)  # every 2x2 patch distinct
+    g = torch.Generator().manual_seed(0)
+    seen_uniform, seen_derange = set(), set()
+    for _ in range(300):
+        seen_derange.add(tuple(_patch_sources(x, jigsaw(x, 2, generator=g, derange=True), 2)))
+        seen_uniform.add(tuple(_patch_sources(x, jigsaw(x, 2, generator=g), 2)))
+    # the 9 derangements of 4 items, listed independently of the code under test
+    derangements = {p for p in itertools.permutations(range(4)) if all(p[i] != i for i in range(4))}
+    assert len(derangements) == 9 and seen_derange == derangements
+    assert len(seen_uniform) == 24  # the default stays PMG's uniform shuffle
+
+
+def test_pmg_shuffle_option_is_checked():
+    from fgvc_mobile.methods import get_method
+
+    assert get_method("pmg").resolve_options({"shuffle": "derangement"})["shuffle"] == "derangement"
+    with pytest.raises(FGVCError, match="shuffle"):
+        get_method("pmg").resolve_options({"shuffle": "sometimes"})
