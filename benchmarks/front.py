@@ -24,7 +24,8 @@ from types import SimpleNamespace
 
 import yaml
 
-from fgvc_mobile.benchmarks.front_report import build_points, budget_table, pareto_front, pick_rule, plot, render
+from fgvc_mobile.benchmarks.front_report import (build_points, budget_table, pareto_front, pick_rule, plot, render,
+                                                 render_search, search_decision)
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.benchmarks.study import command_of
 from fgvc_mobile.errors import FGVCError
@@ -155,6 +156,13 @@ def report(cfg: dict, latency: dict, commands: str) -> dict:
             "machine": f"training: {trained_on}; latency: {(latency.get('machine') or {}).get('cpu_model', 'not measured')}",
             "not_run": not_run, "reference": cfg["reference"]}
     out = cfg["results"]
+    if cfg.get("kind") == "search":  # a recipe search: decided on val, test read for the chosen one only
+        decision = search_decision(points)
+        atomic_write_text(f"{out}.md", render_search(points, decision, meta) + "\n")
+        hidden = [{k: v for k, v in p.items() if k not in ("top1", "top1_mean", "top1_std")} for p in points]
+        doc = {"commands": commands, "kind": "search", "decision": decision, "points": hidden, "not_run": not_run}
+        atomic_write_json(f"{out}.json", doc)
+        return doc
     atomic_write_text(f"{out}.md", render(points, budgets, ref or {}, front, meta) + "\n")
     doc = {"commands": commands, "machine": latency.get("machine"), "reference": cfg["reference"],
            "reference_int8_ms_1t": ref_ms, "pareto_front": front, "budgets": budgets, "points": points,
@@ -195,7 +203,7 @@ def main(argv=None) -> int:
         commands = (f"`python -m fgvc_mobile.benchmarks.front train {args.config}` (per run: "
                     f"`{records_dir(cfg)}/NAME-sSEED.json`), `{latency.get('command', 'bench: not run yet')}`, `{command}`")
         report(cfg, latency, commands)
-        print(f"wrote {cfg['results']}.md/.json/.png")
+        print(f"wrote {cfg['results']}.md/.json" + ("" if cfg.get("kind") == "search" else "/.png"))
     return 0
 
 

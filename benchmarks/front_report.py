@@ -38,7 +38,8 @@ def build_points(config: dict, records: list[dict], latency: dict) -> list[dict]
             "img_size": recs[0]["img_size"], "rule": rule, "seeds": [r["seed"] for r in recs],
             "top1": top1, "top1_mean": statistics.fmean(top1),
             "top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
-            "val_top1": [r["val"][rule] for r in recs], "selected_on": "val",
+            "val_top1": [r["val"][rule] for r in recs], "selected_on": "val", "n_val": recs[0]["n_val"],
+            "best_epochs": [r["best_epoch"] for r in recs],
             "macs_g": recs[0]["macs_g"][rule], "epochs": recs[0]["epochs"],
             "train_minutes": statistics.fmean(r["train_seconds"] for r in recs) / 60,
             "int8_ms_1t": lat.get("int8_ms_1t") if lat.get("rule") == rule else None,
@@ -83,6 +84,51 @@ def budget_table(points: list[dict], reference_ms: float) -> list[dict]:
         rows.append({"budget": b, "limit_ms": limit, "best": best and best["name"], "baseline": base and base["name"],
                      "other": other and other["name"], "margin": margin, "other_wins": wins})
     return rows
+
+
+def val_standard_error(top1: float, n: int) -> float:
+    """Binomial standard error (points) of a top-1 measured on ``n`` validation images: how far two
+    recipes' val figures can differ by the draw of the val images alone."""
+    p = top1 / 100
+    return 100 * (p * (1 - p) / n) ** 0.5
+
+
+def search_decision(points: list[dict]) -> dict:
+    """The recipe search's choice: the best mean *validation* top-1; test is read for that one only."""
+    best = max(points, key=lambda p: statistics.fmean(p["val_top1"]))
+    return {"chosen": best["name"], "val_top1": statistics.fmean(best["val_top1"]),
+            "test_top1": best["top1"], "test_top1_mean": best["top1_mean"], "seeds": best["seeds"]}
+
+
+def render_search(points: list[dict], decision: dict, meta: dict) -> str:
+    """A recipe search: candidates by validation top-1 only; the test split is shown for the chosen one."""
+    chosen = decision["chosen"]
+    lines = [
+        "# cub100: recipe search on the validation split",
+        "",
+        f"Commands: {meta['commands']}",
+        "",
+        f"Machine: {meta['machine']}. Each candidate trains the same model and data with one recipe option set; "
+        "the column that decides is the validation top-1 of the run's best epoch (val: 0.1 of train per class, "
+        "carved with --val-seed 0, the same images for every candidate). The test split is read once, for the "
+        "chosen recipe only, so no test figure took part in the choice.",
+        "",
+        "| candidate | seeds | val top-1 % (mean) | ± SE of one val figure | best epoch / epochs | train min / run (shared machine) | chosen |",
+        "|---|---:|---:|---:|---|---:|---|",
+    ]
+    for p in sorted(points, key=lambda p: -statistics.fmean(p["val_top1"])):
+        v = statistics.fmean(p["val_top1"])
+        lines.append(f"| {p['name']} | {len(p['seeds'])} | {v:.2f} | {val_standard_error(v, p['n_val']):.2f} | "
+                     f"{'/'.join(str(e) for e in p['best_epochs'])} of {p['epochs']} | {p['train_minutes']:.1f} | "
+                     f"{'**yes**' if p['name'] == chosen else ''} |")
+    per_seed = ", ".join(f"{t:.2f}" for t in decision["test_top1"])
+    lines += ["", f"Chosen on val: **{chosen}** (val {decision['val_top1']:.2f}); its cub100 test top-1, read once: "
+              f"**{decision['test_top1_mean']:.2f}** (seeds {decision['seeds']}: {per_seed}).",
+              "", "Two candidates whose val figures differ by less than about twice the SE are not told apart by "
+              "this search; the choice between them is then a coin toss the front's seeds do not repair."]
+    if meta.get("not_run"):
+        lines += ["", "## Not run yet", "", *[f"- {n}" for n in meta["not_run"]]]
+    return "\n".join(lines)
 
 
 def _ms(v: float | None) -> str:

@@ -7,14 +7,15 @@ import pytest
 import yaml
 
 from fgvc_mobile.benchmarks import front
-from fgvc_mobile.benchmarks.front_report import budget_table, build_points, pareto_front, pick_rule
+from fgvc_mobile.benchmarks.front_report import (budget_table, build_points, pareto_front, pick_rule, render_search,
+                                                 search_decision, val_standard_error)
 
 
 def _rec(name, family, seed, test, val=None, rules=("classifier",), macs=0.3):
     val = val if val is not None else test
     return {"name": name, "family": family, "method": family, "img_size": 128, "seed": seed,
             "default_rule": rules[0], "val": {r: val for r in rules}, "test": {r: test for r in rules},
-            "macs_g": {r: macs for r in rules}, "epochs": 8, "train_seconds": 600}
+            "macs_g": {r: macs for r in rules}, "epochs": 8, "train_seconds": 600, "n_val": 300, "best_epoch": 7}
 
 
 CONFIG = {"points": [{"name": n, "family": f} for n, f in
@@ -79,3 +80,15 @@ def test_train_and_report_store_and_redraw_runs(tmp_path, tiny_folder, monkeypat
     (point,) = doc["points"]
     assert point["family"] == "baseline" and point["top1"] == [record["test"]["classifier"]]
     assert point["selected_on"] == "val" and point["int8_ms_1t"] is None and doc["not_run"] == []
+
+
+def test_recipe_search_decides_on_val_and_shows_test_for_the_chosen_one_only():
+    cfg = {"points": [{"name": n, "family": "baseline"} for n in ("sgd", "adamw")]}
+    recs = [_rec("sgd", "baseline", 0, test=83.64, val=88.0), _rec("adamw", "baseline", 0, test=85.57, val=85.33)]
+    points = build_points(cfg, recs, {})
+    decision = search_decision(points)
+    assert decision["chosen"] == "sgd" and decision["test_top1"] == [83.64]  # the higher test does not choose
+    text = render_search(points, decision, {"commands": "c", "machine": "m"})
+    assert "83.64" in text and "85.57" not in text  # a candidate's test figure never appears
+    # binomial SE by hand: 300 images at 88 % -> 100 * sqrt(0.88 * 0.12 / 300) = 1.876
+    assert val_standard_error(88.0, 300) == pytest.approx(1.8762, abs=1e-4) and "1.88" in text
