@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from tqdm import tqdm
 
 from fgvc_mobile.benchmarks import accuracy as acc
 from fgvc_mobile.benchmarks.image_cache import DecodedImages, decode_once, geometry_of
-from fgvc_mobile.benchmarks.inputs import InputSpec, prepare
 from fgvc_mobile.benchmarks.latency import measure
 from fgvc_mobile.benchmarks.machine import describe_host, usable_cores
 from fgvc_mobile.benchmarks.diagnostics_report import bench_diagnostics
@@ -29,11 +27,12 @@ from fgvc_mobile.benchmarks.plots import accuracy_vs_latency, latency_by_format
 from fgvc_mobile.benchmarks.render import to_html, to_markdown
 from fgvc_mobile.benchmarks.report import load_report, make_row, new_report, save_report
 from fgvc_mobile.benchmarks.runners import HOST_TARGETS, runners_for
-from fgvc_mobile.benchmarks.runners.torch_eager import count_complexity, spec_from_meta
+from fgvc_mobile.benchmarks.runners.torch_eager import count_complexity
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.diagnostics import Diagnostics
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.contract import preprocess_of
 from fgvc_mobile.serialization import atomic_write_text
 
 TARGETS = (*HOST_TARGETS, "adb")
@@ -62,12 +61,6 @@ def import_report(path: str | os.PathLike, out_dir: str | os.PathLike) -> dict:
     report = load_report(path)
     write_outputs(report, out_dir)
     return report
-
-
-def preprocess_of(m: dict) -> PreprocessConfig:
-    """The manifest's preprocess block as a config (keys the config does not know are ignored)."""
-    known = {f.name for f in fields(PreprocessConfig)}
-    return PreprocessConfig.from_dict({k: v for k, v in m["preprocess"].items() if k in known})
 
 
 def _subset(samples: list, limit: int | None) -> list:
@@ -137,28 +130,27 @@ class _HostBench:
             pred = np.asarray([index.get(str(n), -1) for n in pred], dtype=np.int64)
         self.diagnosed.append((row, Diagnostics(self._true, pred, list(self.classes))))
 
-    def _evaluate(self, runner, path, manifest, label_names, spec_for, where):
+    def _evaluate(self, runner, path, manifest, label_names, where):
         """Time one runner on one model file, then score it on every decoded test image.
 
-        ``spec_for(session) -> (InputSpec, PreprocessConfig)`` is asked after loading, since
-        the model itself may say how it wants its input (dtype, quantization).
+        The input comes from the session's contract, read after loading, since the model itself
+        may say how it wants its input (dtype, quantization).
         Returns (row fields, predicted class names, the closed session).
         """
         chosen = {}
 
         def make_input(session):
-            spec, cfg = spec_for(session)
-            data = self.images.get(cfg)
+            data = self.images.get(session.contract.pre)
             if data.n_valid == 0:
                 raise FGVCError(f"none of the {len(data)} test images could be decoded")
-            chosen.update(spec=spec, data=data)
+            chosen.update(data=data)
             first = int(np.flatnonzero(data.valid)[0])
-            return prepare(np.asarray(data.images[first : first + 1]), spec, where)
+            return session.contract.prepare(np.asarray(data.images[first : first + 1]), where)
 
         session, lat = measure(lambda: runner.load(path, self.threads, manifest), make_input, self.warmup, self.runs)
-        spec, data = chosen["spec"], chosen["data"]
+        data, contract = chosen["data"], session.contract
         try:
-            logits = acc.predict(session, data, lambda x: prepare(x, spec, where), self.eval_batch, self.progress, where)
+            logits = acc.predict(session, data, lambda x: contract.prepare(x, where), self.eval_batch, self.progress, where)
             names = label_names(session)
         finally:
             session.close()
@@ -166,7 +158,7 @@ class _HostBench:
         pred = acc.top1(logits)
         self._true = data.labels[data.valid]
         fields_ = {
-            "threads": self.threads, "batch": 1, "input_size": spec.input_size, "load_ms": lat.load_ms,
+            "threads": self.threads, "batch": 1, "input_size": contract.size, "load_ms": lat.load_ms,
             "first_inference_ms": lat.first_inference_ms, "warmup_runs": lat.warmup_runs, "runs": lat.runs,
             "latency_ms": lat.latency_ms, "cpu_time_ms": lat.cpu_time_ms, "peak_rss_mb": lat.peak_rss_mb,
             "rss_delta_mb": lat.rss_delta_mb,
@@ -179,10 +171,6 @@ class _HostBench:
         name = Path(checkpoint).name
         measured = []  # (row, predicted names, session)
         rows = []
-
-        def spec_for(s):
-            return spec_from_meta(s.meta), PreprocessConfig.from_dict(s.meta["preprocess"])
-
         for runner in runners_for("pytorch", target, rule):
             base = dict(artifact=name, format="pytorch", precision="fp32", target=runner.target,
                         runtime=runner.runtime, delegate=runner.delegate, threads=self.threads)
@@ -191,7 +179,7 @@ class _HostBench:
                 rows.append(make_row(**base, skipped_reason=reason))
                 continue
             try:
-                f, names, session = self._evaluate(runner, checkpoint, None, lambda s: list(s.meta["classes"]), spec_for, name)
+                f, names, session = self._evaluate(runner, checkpoint, None, lambda s: list(s.meta["classes"]), name)
             except FGVCError as e:
                 rows.append(make_row(**base, skipped_reason=str(e)))
                 continue
@@ -240,13 +228,8 @@ class _HostBench:
             if reason:
                 rows.append(make_row(**row_base, skipped_reason=reason))
                 continue
-            manifest_spec, cfg = InputSpec.from_manifest(m), preprocess_of(m)
-
-            def spec_for(s, _ms=manifest_spec, _cfg=cfg):
-                return _ms.with_model(s.input_dtype, s.input_quant, art.name), _cfg
-
             try:
-                f, names, _ = self._evaluate(runner, art.path, m, lambda s: list(m["labels"]), spec_for, art.name)
+                f, names, _ = self._evaluate(runner, art.path, m, lambda s: list(m["labels"]), art.name)
             except FGVCError as e:
                 rows.append(make_row(**row_base, skipped_reason=str(e)))
                 continue

@@ -3,7 +3,7 @@
 Decoding and resizing 2,903 JPEGs costs far more than running MobileNetV2 on them, so the
 harness does it once per geometry (input size, resize, interpolation): ``geometric_eval``
 gives the exact crop a uint8 NHWC artifact takes, and float / NCHW / int8 inputs are cheap
-array maths on top (see ``inputs.prepare``). With a cache folder the crops are kept in a
+array maths on top (the artifact contract's ``prepare``, :mod:`fgvc_mobile.export.contract`). With a cache folder the crops are kept in a
 ``.npy`` file (memory-mapped on reuse) keyed by the geometry and each file's size and mtime,
 so a second bench run on the same data decodes nothing.
 """

@@ -33,7 +33,7 @@ from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.benchmarks.plots import latency_by_format
 from fgvc_mobile.benchmarks.render import context_lines
 from fgvc_mobile.benchmarks.report import load_report, make_row, new_report, save_report
-from fgvc_mobile.benchmarks.runners import CoreMLRunner
+from fgvc_mobile.export.formats import FORMATS
 from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(tag(deploy_row, key, size, cost))
                 rows += [tag(r, key, size, cost, report.get("created")) for r in report["results"]]
                 if not args.coreml:
-                    why = CoreMLRunner().unavailable_reason() or "not exported (pass --coreml)"
+                    why = FORMATS["coreml"].unavailable_reason() or "not exported (pass --coreml)"
                     rows.append(tag(make_row(artifact=f"{key}@{size}/model.mlpackage", format="coreml", target="host",
                                              runtime="coreml", input_size=size, threads=args.threads,
                                              skipped_reason=why), key, size, cost))

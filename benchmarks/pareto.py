@@ -94,8 +94,6 @@ def deploy_graph(model, rule: str, size: int):
 
 
 class _GraphSession(Session):
-    input_dtype = "float32"
-
     def __init__(self, graph):
         self.graph = graph
 
@@ -117,10 +115,9 @@ def torch_latency(graph, size: int, threads: int, runs: int, warmup: int) -> dic
 
 def tflite_int8(ckpt: Path, meta: dict, rule: str, out: Path, args) -> dict:
     """Export (or reuse) the int8 TFLite artifact of ``rule``; its LiteRT latency and validated top-1."""
-    from fgvc_mobile.benchmarks.inputs import InputSpec, prepare
-    from fgvc_mobile.benchmarks.runners.litert import LiteRTRunner
+    from fgvc_mobile.benchmarks.runners import runners_for
 
-    runner = LiteRTRunner("xnnpack")
+    (runner,) = runners_for("tflite", "cpu")
     reason = runner.unavailable_reason()
     if reason:
         return {"note": reason}
@@ -140,11 +137,11 @@ def tflite_int8(ckpt: Path, meta: dict, rule: str, out: Path, args) -> dict:
         art = next((a for a in result.artifacts if a["format"] == "tflite" and a["precision"] == "int8"), None)
         if art is None:
             return {"note": "the exporter produced no int8 TFLite artifact"}
-    spec = InputSpec.from_manifest(art)
-    u8 = np.random.default_rng(0).integers(0, 256, (1, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+    size = int(art["preprocess"]["input_size"])
+    u8 = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
 
     def make_input(session):
-        return prepare(u8, spec.with_model(session.input_dtype, session.input_quant, art["model_file"]))
+        return session.contract.prepare(u8, art["model_file"])
 
     session, lat = measure(lambda: runner.load(out / art["model_file"], args.threads, art), make_input,
                            args.warmup, args.runs)

@@ -2,7 +2,7 @@
 
     python -m fgvc_mobile.benchmarks.tflite_pt2e_check runs/cub100-baseline/best.pt [--val-images 200]
 
-The exporter ships ai_edge_quantizer's int8 instead (export/tflite_export.py). In litert-torch
+The exporter ships ai_edge_quantizer's int8 instead (export/formats/tflite.py). In litert-torch
 0.10 the PT2E route produced wrong logits on MobileNetV2 (bias scale mismatch at the final
 FULLY_CONNECTED); this script re-checks that claim whenever litert-torch is upgraded: the PT2E
 .tflite should match the PT2E fake-quantized PyTorch model, which shares its quantization params.
@@ -25,16 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from fgvc_mobile.data.preprocess import PreprocessConfig
-    from fgvc_mobile.export import tflite_export as tx
     from fgvc_mobile.export.calibration import calibration_set, validation_set
-    from fgvc_mobile.export.deploy import DeployModel, feed, input_kind, reference_logits
+    from fgvc_mobile.export.contract import Contract
+    from fgvc_mobile.export.deploy import DeployModel, reference_logits
+    from fgvc_mobile.export.formats import FORMATS
     from fgvc_mobile.export.quiet import quiet
     from fgvc_mobile.train.checkpoint import load_checkpoint_model
 
     model, meta = load_checkpoint_model(args.checkpoint)
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     deploy = DeployModel(model, input_size=pre.input_size)
-    kind = input_kind("float-nchw")
+    contract = Contract.reference(pre)  # float NCHW in, logits out
     cal = calibration_set(meta["data"]["spec"], meta["classes"], pre, args.calib_images)
     val = validation_set(meta["data"]["spec"], meta["classes"], pre, args.val_images)
     ref = reference_logits(deploy, val.images, pre)
@@ -46,17 +47,17 @@ def main(argv: list[str] | None = None) -> int:
 
         quantizer = PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True,
                                                                                   is_dynamic=False))
-        example = (torch.from_numpy(feed(cal.images[:1], kind, pre)),)
+        example = (torch.from_numpy(contract.prepare(cal.images[:1])),)
         graph = prepare_pt2e(torch.export.export(deploy.eval(), example).module(), quantizer)
         with torch.no_grad():
-            for x in feed(cal.images, kind, pre):
+            for x in contract.prepare(cal.images):
                 graph(torch.from_numpy(x[None]))
         graph = convert_pt2e(graph, fold_quantize=False)
         with torch.no_grad():
-            sim = torch.cat([graph(torch.from_numpy(x[None])) for x in feed(val.images, kind, pre)]).numpy()
+            sim = torch.cat([graph(torch.from_numpy(x[None])) for x in contract.prepare(val.images)]).numpy()
         model_bytes = bytes(litert_torch.convert(graph, example,
                                                  quant_config=QuantConfig(pt2e_quantizer=quantizer)).model_content())
-    out = tx.runner(model_bytes)(feed(val.images, kind, pre))
+    out = FORMATS["tflite"].open(model_bytes, contract).predict(val.images)
 
     def acc(s):
         return (s.argmax(1) == val.labels).mean() * 100

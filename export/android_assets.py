@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from fgvc_mobile.data.images import load_rgb
-from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.export.android_vectors import dequantize, reference_input, scores, top_k
+from fgvc_mobile.export.android_vectors import top_k
+from fgvc_mobile.export.contract import Contract
+from fgvc_mobile.export.formats import FORMATS
+from fgvc_mobile.export.runtime import load_crops
 from fgvc_mobile.serialization import atomic_path, atomic_write_json, atomic_write_text
 
 #: asset names the app loads (FgvcClassifier.MANIFEST_ASSET / LABELS_ASSET); a test keeps them in sync
@@ -60,20 +62,17 @@ def load_manifest(manifest_path, artifact_name: str) -> dict:
     return data
 
 
-def _model_tensors(artifact: Path):
-    """(input details, output details) from LiteRT, or None when ai_edge_litert is not installed."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
+def _model_io(artifact: Path):
+    """(input, output) as LiteRT reads them from the model, or None when ai_edge_litert is not installed."""
+    tflite = FORMATS["tflite"]
+    if tflite.unavailable_reason() is not None:
         return None
     try:
-        it = Interpreter(model_path=str(artifact))
+        return tflite.io_info(artifact)
+    except FGVCError as e:  # more than one input or output
+        raise FGVCError(f"{artifact}: {e}; the app needs exactly one of each") from None
     except Exception as e:  # a corrupt or non-TFLite file
         raise FGVCError(f"{artifact}: LiteRT cannot load it ({str(e).splitlines()[0][:150]})") from None
-    ins, outs = it.get_input_details(), it.get_output_details()
-    if len(ins) != 1 or len(outs) != 1:
-        raise FGVCError(f"{artifact}: the app expects one input and one output tensor, the model has {len(ins)} and {len(outs)}")
-    return it, ins[0], outs[0]
 
 
 def check_for_app(artifact: Path, manifest: dict, where: str) -> None:
@@ -87,13 +86,12 @@ def check_for_app(artifact: Path, manifest: dict, where: str) -> None:
     bad = [lab for lab in labels if "\n" in lab or "\r" in lab]
     if bad:
         raise FGVCError(f"{where}: label {bad[0]!r} contains a line break; {LABELS_ASSET} needs one label per line")
-    tensors = _model_tensors(artifact)
-    if tensors is None:
+    io = _model_io(artifact)
+    if io is None:
         return  # the app repeats these checks against the model when it loads it
-    _, inp, out = tensors
+    inp, out = io
     m_in = manifest["input"]
-    in_type, in_shape = np.dtype(inp["dtype"]).name, [int(d) for d in inp["shape"]]
-    model_out = [int(d) for d in out["shape"]]
+    in_type, in_shape, model_out = inp["dtype"], inp["shape"], out["shape"]
     if in_type != m_in["dtype"] or in_shape != list(m_in["shape"]):
         raise FGVCError(f"{where}: says input {m_in['dtype']}{m_in['shape']} but {artifact.name} takes {in_type}{in_shape}")
     if int(np.prod(model_out)) != len(labels):
@@ -144,31 +142,19 @@ def write_android_golden(artifact_path, manifest_path, image_path, golden_dir) -
     artifact = Path(artifact_path)
     manifest = load_manifest(manifest_path, artifact.name)
     check_for_app(artifact, manifest, str(manifest_path))
-    tensors = _model_tensors(artifact)
-    if tensors is None:
+    if _model_io(artifact) is None:
         raise FGVCError("writing a golden image needs ai_edge_litert (pip install 'fgvc-mobile[export]')")
-    it, inp, out = tensors
-    variant = dict(manifest["input"])
-    in_scale, in_zp = inp["quantization"]
-    if in_scale:  # the model's own params win, as in the app
-        variant["quantization"] = {"scale": float(in_scale), "zero_point": int(in_zp)}
-    cfg = PreprocessConfig.from_dict({k: manifest["preprocess"][k] for k in ("input_size", "resize", "mean", "std", "interpolation")})
+    session = FORMATS["tflite"].open(artifact, Contract.from_manifest(manifest))  # the model's quant params win
 
     golden = Path(golden_dir)
     golden.mkdir(parents=True, exist_ok=True)
     with atomic_path(golden / "golden.png") as tmp:
         load_rgb(image_path).save(tmp, format="PNG")
-    x = reference_input(golden / "golden.png", cfg, variant)
+    x = session.contract.prepare(load_crops([golden / "golden.png"], session.contract.pre))
     with atomic_path(golden / "golden_input.bin") as tmp:
         tmp.write_bytes(x.astype(x.dtype.newbyteorder("<")).tobytes())
-
-    it.allocate_tensors()
-    it.set_tensor(inp["index"], x)
-    it.invoke()
-    raw = it.get_tensor(out["index"]).reshape(-1)
-    out_scale, out_zp = out["quantization"]
-    values = dequantize(raw, out_scale or None, out_zp)
-    sc = scores(values, manifest["output"]["kind"])
+    values = session.run(x)[0]
+    sc = session.contract.probabilities(values)
     top = top_k(values, 5)
     labels = manifest["labels"]
     result = {

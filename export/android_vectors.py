@@ -5,11 +5,10 @@ common Python-vs-phone bug is a silent preprocessing or dtype mismatch, so this 
 small images, manifests, the exact input tensors Python feeds for them, and model outputs with
 their expected top-5; the JVM tests (android_demo/run_jvm_tests.sh) must reproduce all of it.
 
-The reference is the project's own eval transform: ``load_rgb`` -> ``geometric_eval`` (PIL
-resize + center crop) for uint8 inputs, ``build_transform(cfg, train=False)`` (ToTensor +
-Normalize, float32) for normalised float inputs. Quantized inputs are
-``clip(rint(float32(v) / float32(scale)) + zero_point)`` (round half to even, as ``np.round``),
-where v is the raw 0..255 value when the graph normalises, else the normalised value.
+The reference is the project's own eval geometry (``load_rgb`` -> ``geometric_eval``: PIL resize +
+center crop) followed by the artifact contract's ``prepare`` (:mod:`fgvc_mobile.export.contract`:
+ToTensor + Normalize in float32, or raw bytes, quantized as
+``clip(rint(float32(v) / float32(scale)) + zero_point)``), and its ``decode`` for outputs.
 
     python -m fgvc_mobile.export.android_vectors OUTDIR
 """
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,12 +25,12 @@ from PIL import Image
 
 from fgvc_mobile.data.images import load_rgb
 from fgvc_mobile.data.preprocess import PreprocessConfig
-from fgvc_mobile.data.transforms import build_transform, geometric_eval
+from fgvc_mobile.data.transforms import geometric_eval
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.contract import Contract, Quant
 from fgvc_mobile.serialization import atomic_path, atomic_write_json
 
 VECTORS_VERSION = 1
-_INT_RANGES = {"uint8": (0, 255), "int8": (-128, 127)}
 
 #: preprocessing geometries covered: square/non-square resize, odd crop offsets (banker's
 #: rounding in CenterCrop), an int resize, every interpolation the config allows, the default.
@@ -75,52 +75,16 @@ SMALL_IMAGES = ("wide_50x37.png", "tiny_20x13.png", "exact_36x36.png", "alpha_41
 IMAGES_FOR = {"s224": ("photo_300x200.png",)}
 
 
-def quantize(values: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
-    """Float values -> integers as the app quantizes them: rint(v / scale) + zp, clamped."""
-    lo, hi = _INT_RANGES[dtype]
-    q = np.rint(np.asarray(values, np.float32) / np.float32(scale)).astype(np.int64) + int(zero_point)
-    return np.clip(q, lo, hi).astype(dtype)
-
-
 def reference_input(image_path, cfg: PreprocessConfig, variant: dict) -> np.ndarray:
     """The exact input tensor (batch 1, manifest layout and dtype) Python feeds for one image."""
-    img = load_rgb(image_path)
-    if variant["normalization_in_graph"]:
-        chw = np.asarray(geometric_eval(cfg)(img), dtype=np.uint8).transpose(2, 0, 1).astype(np.float32)
-    else:
-        chw = build_transform(cfg, train=False)(img).numpy().astype(np.float32)
-    dtype, q = variant["dtype"], variant["quantization"]
-    if dtype == "float32":
-        x = chw
-    elif dtype in _INT_RANGES:
-        if q is None:
-            if dtype != "uint8" or not variant["normalization_in_graph"]:
-                raise FGVCError(f"{dtype} input without quantization needs normalization_in_graph (raw RGB)")
-            x = chw.astype(np.uint8)
-        else:
-            x = quantize(chw, q["scale"], q["zero_point"], dtype)
-    else:
-        raise FGVCError(f"unsupported input dtype {dtype!r}")
-    if variant["layout"] == "NHWC":
-        x = x.transpose(1, 2, 0)
-    return np.ascontiguousarray(x[None])
+    crop = np.asarray(geometric_eval(cfg)(load_rgb(image_path)), dtype=np.uint8)[None]
+    return Contract.from_manifest({"input": variant, "preprocess": cfg.to_dict()}).prepare(crop)
 
 
-def dequantize(q: np.ndarray, scale: float | None, zero_point: int | None) -> np.ndarray:
-    """Integer outputs -> float64 (q - zp) * float32(scale); float outputs are only widened."""
-    q = np.asarray(q)
-    if scale is None or not np.issubdtype(q.dtype, np.integer):
-        return q.astype(np.float64)
-    return (q.astype(np.float64) - int(zero_point)) * float(np.float32(scale))
-
-
-def scores(values: np.ndarray, kind: str) -> np.ndarray:
-    """Logits -> softmax probabilities (float64); probabilities pass through."""
-    v = np.asarray(values, np.float64)
-    if kind == "probabilities":
-        return v
-    e = np.exp(v - v.max())
-    return e / e.sum()
+def output_contract(case: dict) -> Contract:
+    """How the app reads an output case: its kind and quantization (the input side does not matter)."""
+    return replace(Contract.reference(PreprocessConfig()), output_kind=case["kind"],
+                   output_quant=Quant.parse(case["quantization"]))
 
 
 def top_k(values: np.ndarray, k: int) -> list[int]:
@@ -222,9 +186,8 @@ def write_vectors(outdir) -> Path:
 
     for out_case in _outputs(rng):
         vals = out_case.pop("values")
-        q = out_case["quantization"]
-        deq = dequantize(vals, q and q["scale"], q and q["zero_point"])
-        sc = scores(deq, out_case["kind"])
+        contract = output_contract(out_case)
+        deq, sc = contract.decode(vals), contract.probabilities(vals)
         top = top_k(deq, 5)
         _write_bytes(out / "outputs" / f"{out_case['name']}.bin", vals.astype(vals.dtype.newbyteorder("<")).tobytes())
         index["outputs"].append({**out_case, "file": f"outputs/{out_case['name']}.bin", "num_classes": len(vals),

@@ -33,6 +33,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval, fuse_linear_bn_eval
 
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.contract import to_float_nchw
 from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.models.fgvc import FGVCModel
 
@@ -318,21 +319,6 @@ def with_input(deploy: nn.Module, kind: InputKind, pre: PreprocessConfig, channe
     if (layout or kind.layout) == "NHWC":
         net = channel_last_io(net) if channel_last_io is not None else ChannelsLastInput(net)
     return net.eval()
-
-
-def to_float_nchw(images: np.ndarray, pre: PreprocessConfig) -> torch.Tensor:
-    """uint8 NHWC RGB batch -> normalised float NCHW, exactly as ToTensor + Normalize do it."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).to(torch.float32).div(255.0)
-    mean = torch.tensor(pre.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(pre.std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (x - mean) / std
-
-
-def feed(images: np.ndarray, kind: InputKind, pre: PreprocessConfig) -> np.ndarray:
-    """The array an artifact with input ``kind`` takes for uint8 NHWC ``images``."""
-    if kind.name == "uint8-nhwc":
-        return np.ascontiguousarray(images, dtype=np.uint8)
-    return to_float_nchw(images, pre).numpy()
 
 
 @torch.no_grad()

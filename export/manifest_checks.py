@@ -9,16 +9,14 @@ a traceback; with these checks it is refused in one line naming the field.
 
 from __future__ import annotations
 
-from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
-
-_PREPROCESS_KEYS = ("input_size", "resize", "mean", "std", "interpolation", "channel_order", "hflip", "extra")
+from fgvc_mobile.export.contract import preprocess_of
 
 
 def manifest_problem(m: dict) -> str | None:
     """The first way a schema-valid manifest contradicts itself, or None."""
     try:
-        pre = PreprocessConfig.from_dict({k: v for k, v in m["preprocess"].items() if k in _PREPROCESS_KEYS})
+        pre = preprocess_of(m)
     except FGVCError as e:
         return str(e)
     inp, out, labels = m["input"], m["output"], m["labels"]

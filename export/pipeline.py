@@ -23,12 +23,13 @@ import torch
 
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.export import builders, manifest as mf
+from fgvc_mobile.export import manifest as mf
 from fgvc_mobile.export.calibration import calibration_set, validation_set
 from fgvc_mobile.export.deploy import (
     DeployModel, complexity, input_kind, pipeline_info, reference_logits, to_float_nchw,
 )
 from fgvc_mobile.export.formats import FORMATS, parse_options, resolve_formats
+from fgvc_mobile.export.formats.base import BuildContext
 from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for, read_metadata
 from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
 from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, judge, top1_accuracy
@@ -80,6 +81,8 @@ def _data_spec(given: str | None, meta: dict, option: str) -> str:
 def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
     formats = resolve_formats(req.format)
     opts = parse_options(req.options, formats)
+    for fmt in formats:
+        FORMATS[fmt].check_installed()
     input_kind(req.input)
     if req.max_int8_drop < 0:
         raise FGVCError(f"--max-int8-drop {req.max_int8_drop}: must be >= 0")
@@ -138,11 +141,11 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     except OSError as e:
         raise FGVCError(f"--out {out}: cannot write beside it in {out.parent} ({e.strerror or e})") from None
     try:
-        ctx = builders.BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib)
+        ctx = BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib)
         arts = []
         for fmt in formats:
             echo(f"converting {fmt} ...")
-            arts += getattr(builders, FORMATS[fmt].builder)(ctx, opts[fmt])
+            arts += FORMATS[fmt].build(ctx, opts[fmt])
         verdicts = {a.file: judge(a.fmt, a.precision, a.gating(), ref_top1, req.max_int8_drop, req.accept_drop)
                     for a in arts}
         failed = [a for a in arts if not verdicts[a.file].passed]

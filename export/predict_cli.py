@@ -31,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from fgvc_mobile.errors import FGVCError
     from fgvc_mobile.export.predict_batch import collect_inputs, output_format, predict_paths, render
-    from fgvc_mobile.export.runtime import load_artifact, preprocess_of
+    from fgvc_mobile.export.contract import preprocess_of
+    from fgvc_mobile.export.runtime import load_artifact
     from fgvc_mobile.serialization import atomic_write_text
 
     if args.top_k < 1:

@@ -1,7 +1,7 @@
 """Parity and accuracy gates against the fp32 PyTorch deploy graph.
 
-Each (format, precision) declares how it is judged (optimum's lesson: every export states its
-tolerance and is validated before it is called done):
+Each format module declares per precision how it is judged (``Format.tolerances``; optimum's
+lesson: every export states its tolerance and is validated before it is called done):
 
 * float artifacts: max |logit - reference| / max(1, largest |reference logit|) must stay within
   the declared tolerance, and top-1 must agree with the reference on EVERY image. 1e-3 leaves
@@ -19,24 +19,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from fgvc_mobile.export.contract import softmax
+
 DEFAULT_MAX_INT8_DROP = 1.0
-
-#: (format, precision) -> max relative logit error of a float artifact (None: judged by accuracy)
-TOLERANCES: dict[tuple[str, str], float | None] = {
-    ("onnx", "fp32"): 1e-3,
-    ("tflite", "fp32"): 1e-3,
-    ("coreml", "fp32"): 2e-3,
-    ("coreml", "fp16"): 2e-2,  # on macOS; compared as probabilities
-    ("onnx", "int8"): None,
-    ("tflite", "int8"): None,
-    ("coreml", "int8-weights"): None,
-    ("coreml", "w8a8"): None,
-}
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    e = np.exp(x - x.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def top1_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -91,7 +76,9 @@ def judge(fmt: str, precision: str, ev: Evaluation, ref_top1: float, max_int8_dr
     if ev.how == "structural":
         return Verdict(True, tolerance={"structural": True})
     drop = ref_top1 - ev.top1 if ev.top1 is not None else None
-    tol = TOLERANCES.get((fmt, precision))
+    from fgvc_mobile.export.formats import FORMATS
+
+    tol = FORMATS[fmt].tolerances.get(precision)
     if tol is not None:
         spec = {"max_rel_logit_error": tol, "top1_agreement": "every image"}
         if ev.rel_error is not None and ev.rel_error > tol:

@@ -45,17 +45,12 @@ def test_tensors_are_the_projects_eval_transform(vectors):
         assert by_name[f"tensors/{image}__{cfg_name}__f32_nchw.bin"]["shape"] == [1, 3, cfg.input_size, cfg.input_size]
 
 
-def test_quantize_rounds_half_to_even_and_clamps():
-    q = av.quantize(np.array([0.25, 0.75, -0.25, 100.0, -100.0], np.float32), 0.5, -3, "int8")
-    assert q.tolist() == [-3, -1, -3, 127, -128]
-    assert av.quantize(np.array([-1.0, 255.0, 256.0]), 1.0, 0, "uint8").tolist() == [0, 255, 255]
-
-
 def test_top_k_breaks_ties_by_lower_index_and_softmax_sums_to_one():
     assert av.top_k(np.array([1.0, 3.0, 3.0, 2.0]), 3) == [1, 2, 3]
-    p = av.scores(np.array([1.0, 2.0, 3.0]), "logits")
+    p = av.output_contract({"kind": "logits", "quantization": None}).probabilities(np.array([1.0, 2.0, 3.0]))
     assert p.sum() == pytest.approx(1.0) and p.argmax() == 2
-    assert av.scores(np.array([0.2, 0.8]), "probabilities").tolist() == [0.2, 0.8]
+    probs = av.output_contract({"kind": "probabilities", "quantization": None})
+    assert probs.probabilities(np.array([0.2, 0.8])).tolist() == [0.2, 0.8]
 
 
 def test_outputs_exercise_ties_and_every_dtype(vectors):

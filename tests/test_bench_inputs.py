@@ -1,4 +1,4 @@
-"""Input preparation, dequantisation, label mapping, manifest discovery and the decode-once cache."""
+"""Label mapping, manifest discovery and the decode-once cache (input preparation: test_contract.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from PIL import Image
 from bench_helpers import PRE, manifest, write_json
 from fgvc_mobile.benchmarks.accuracy import agreement, class_index_map, topk_accuracy
 from fgvc_mobile.benchmarks.image_cache import decode_once
-from fgvc_mobile.benchmarks.inputs import InputSpec, QuantParams, dequantize, prepare
 from fgvc_mobile.benchmarks.manifests import discover
-from fgvc_mobile.data.transforms import build_transform, geometric_eval
+from fgvc_mobile.data.transforms import geometric_eval
 from fgvc_mobile.errors import FGVCError
 
 
@@ -21,68 +20,8 @@ def photo():
     return Image.fromarray(rng.integers(0, 256, (45, 60, 3), dtype=np.uint8))
 
 
-def spec(**kw):
-    base = dict(layout="NHWC", dtype="uint8", normalization_in_graph=True, mean=PRE.mean, std=PRE.std, input_size=32)
-    return InputSpec(**(base | kw))
-
-
 def crop(photo):
     return np.asarray(geometric_eval(PRE)(photo), dtype=np.uint8)[None]
-
-
-def test_float_nchw_matches_the_training_eval_transform(photo):
-    want = build_transform(PRE, train=False)(photo).numpy()[None]
-    got = prepare(crop(photo), spec(layout="NCHW", dtype="float32", normalization_in_graph=False))
-    assert got.dtype == np.float32 and got.shape == (1, 3, 32, 32)
-    np.testing.assert_allclose(got, want, atol=1e-5)
-
-
-def test_uint8_nhwc_is_the_raw_crop(photo):
-    x = crop(photo)
-    got = prepare(x, spec())
-    assert got.dtype == np.uint8 and np.array_equal(got, x)
-    raw_float = prepare(x, spec(dtype="float32"))  # float input, normalisation in graph: 0..255 values
-    assert np.array_equal(raw_float, x.astype(np.float32))
-
-
-def test_int8_quantized_input_round_trips_within_half_a_step(photo):
-    q = QuantParams(scale=0.0187, zero_point=-14)
-    x = crop(photo)
-    got = prepare(x, spec(dtype="int8", normalization_in_graph=False, layout="NCHW", quant=q))
-    f = prepare(x, spec(dtype="float32", normalization_in_graph=False, layout="NCHW"))
-    assert got.dtype == np.int8
-    back = (got.astype(np.float32) - q.zero_point) * q.scale
-    inside = (f > (-128 - q.zero_point) * q.scale) & (f < (127 - q.zero_point) * q.scale)
-    assert inside.mean() > 0.99
-    assert np.abs(back - f)[inside].max() <= q.scale / 2 + 1e-6
-
-
-def test_uint8_with_real_quantization_params(photo):
-    q = QuantParams(scale=0.02, zero_point=120)
-    got = prepare(crop(photo), spec(dtype="uint8", normalization_in_graph=False, quant=q))
-    f = prepare(crop(photo), spec(dtype="float32", normalization_in_graph=False))
-    np.testing.assert_array_equal(got, np.clip(np.round(f / 0.02) + 120, 0, 255).astype(np.uint8))
-
-
-def test_input_errors(photo):
-    with pytest.raises(FGVCError, match="int8 input without quantization"):
-        prepare(crop(photo), spec(dtype="int8"))
-    with pytest.raises(FGVCError, match="^images are 32x32 but the model takes 64$"):
-        prepare(crop(photo), spec(input_size=64))
-    with pytest.raises(FGVCError, match="manifest says input dtype uint8 but the model takes float32"):
-        spec().with_model("float32", None, "m.tflite")
-    q = QuantParams(0.5, 3)
-    assert spec(dtype="int8", quant=QuantParams(1.0, 0)).with_model("int8", q).quant == q
-
-
-def test_dequantize_and_quant_params():
-    q = QuantParams.parse({"scale": 0.25, "zero_point": -10})
-    np.testing.assert_allclose(dequantize(np.array([[-10, -6, 2]], np.int8), q), [[0.0, 1.0, 3.0]])
-    assert QuantParams.parse((0.0, 0)) is None and QuantParams.parse(None) is None
-    assert QuantParams.parse((0.1, 5)) == QuantParams(0.1, 5)
-    logits = np.array([[0.5, -1.0]], np.float32)
-    assert dequantize(logits, q) is logits or np.array_equal(dequantize(logits, q), logits)
-    assert dequantize(np.array([[3, 9]], np.uint8), None).dtype == np.float32
 
 
 def test_label_mapping_and_scores():

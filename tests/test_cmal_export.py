@@ -47,9 +47,9 @@ def cmal(tmp_path_factory):
 
 
 def _run_tflite(path, x: np.ndarray) -> np.ndarray:
-    from ai_edge_litert.interpreter import Interpreter
+    from fgvc_mobile.export.formats.tflite import interpreter
 
-    it = Interpreter(model_path=str(path))
+    it = interpreter(path)
     inp, outp = it.get_input_details()[0], it.get_output_details()[0]
     rows = []
     for img in x:

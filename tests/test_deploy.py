@@ -11,12 +11,12 @@ from torch import nn
 
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.contract import Contract
 from fgvc_mobile.export.deploy import (
     INPUT_KINDS,
     DeployModel,
     Pruned,
     complexity,
-    feed,
     fold_batchnorms,
     reference_logits,
     with_input,
@@ -160,7 +160,7 @@ def test_uint8_input_graph_matches_float_reference(pmsi):
     ref = reference_logits(deploy, images, pre)
     for kind in INPUT_KINDS.values():
         graph = with_input(deploy, kind, pre)
-        x = torch.from_numpy(feed(images, kind, pre))
+        x = torch.from_numpy(Contract(kind.layout, kind.dtype, kind.normalization_in_graph, pre).prepare(images))
         assert list(x.shape[1:]) == kind.shape(SIZE)[1:]
         with torch.no_grad():
             np.testing.assert_allclose(graph(x).numpy(), ref, rtol=1e-4, atol=1e-5)

@@ -87,14 +87,15 @@ def test_write_files(tmp_path):
 
 def _independent_confusion(ckpt, folder) -> tuple[list[str], np.ndarray]:
     """Confusion of the checkpoint's deploy rule, computed image by image through the predict runtime."""
-    from fgvc_mobile.export.runtime import decode, load_artifact, preprocess_of
+    from fgvc_mobile.export.contract import preprocess_of
+    from fgvc_mobile.export.runtime import load_artifact, load_crops
 
     manifest, predict = load_artifact(ckpt)
     classes = manifest["labels"]
     cm = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for t, c in enumerate(classes):
         for p in sorted((folder / "test" / c).glob("*.png")):
-            cm[t, int(predict(decode([str(p)], preprocess_of(manifest)))[0].argmax())] += 1
+            cm[t, int(predict(load_crops([str(p)], preprocess_of(manifest)))[0].argmax())] += 1
     return classes, cm
 
 

@@ -39,12 +39,13 @@ def photos(tmp_path, tiny_folder) -> Path:
 
 def _expected(ckpt: Path, paths: list[str], k: int) -> dict[str, list[str]]:
     """Top-k labels computed one image at a time (no batching), straight from the runtime."""
-    from fgvc_mobile.export.runtime import decode, load_artifact, preprocess_of
+    from fgvc_mobile.export.contract import preprocess_of
+    from fgvc_mobile.export.runtime import load_artifact, load_crops
 
     manifest, predict = load_artifact(ckpt)
     out = {}
     for p in paths:
-        row = predict(decode([p], preprocess_of(manifest)))[0]
+        row = predict(load_crops([p], preprocess_of(manifest)))[0]
         out[p] = [manifest["labels"][c] for c in np.argsort(-row, kind="stable")[:k]]
     return out
 

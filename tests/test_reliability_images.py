@@ -152,7 +152,7 @@ def test_calibration_and_validation_sets_take_odd_images(tmp_path, rel_checkpoin
 def test_exif_orientation_is_applied_in_every_pipeline(capsys, tmp_path, rel_dist):
     """The same picture stored upright, and stored turned with EXIF orientation 6, is the same input."""
     from fgvc_mobile.data.preprocess import PreprocessConfig
-    from fgvc_mobile.export.runtime import decode
+    from fgvc_mobile.export.runtime import load_crops
 
     upright = Image.fromarray(pattern(48, seed=3))
     up = tmp_path / "upright.png"
@@ -162,8 +162,8 @@ def test_exif_orientation_is_applied_in_every_pipeline(capsys, tmp_path, rel_dis
         assert np.asarray(raw.convert("RGB")).shape != np.asarray(upright).shape or \
             not np.array_equal(np.asarray(raw.convert("RGB")), np.asarray(upright))  # the test can fail
     pre = PreprocessConfig(input_size=32, resize=(36, 40))  # not square: a wrong rotation changes the crop
-    # predict / calibration / validation / benchmarks all decode through decode() or load_rgb + geometric_eval
-    assert np.array_equal(decode([str(turned)], pre), decode([str(up)], pre))
+    # predict / calibration / validation / benchmarks all decode through load_crops() or load_rgb + geometric_eval
+    assert np.array_equal(load_crops([str(turned)], pre), load_crops([str(up)], pre))
     # training and eval datasets
     tf = build_transform(pre, train=False)
     a, b = ImageListDataset([(str(turned), 0), (str(up), 0)], tf)[0][0], ImageListDataset([(str(up), 0)], tf)[0][0]

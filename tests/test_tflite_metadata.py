@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from fgvc_mobile.cli import main
-from fgvc_mobile.export.metadata import LABELS_KEY, read_tflite_metadata, read_tflite_standard_metadata
-from fgvc_mobile.export.tflite_metadata import associated_files
+from fgvc_mobile.export.formats.tflite_metadata import associated_files, read_entries, read_standard
+from fgvc_mobile.export.metadata import LABELS_KEY
 
 pytest.importorskip("litert_torch")
 
@@ -64,8 +64,8 @@ def test_labels_packed_as_associated_file_beside_our_entries(tfl):
         path = tfl["float_io"] / name
         labels = _manifest(path)["labels"]
         assert associated_files(path.read_bytes()) == {"labels.txt": ("\n".join(labels) + "\n").encode()}
-        assert read_tflite_metadata(path)[LABELS_KEY].splitlines() == labels  # the toolkit's own entries stay
-        assert read_tflite_standard_metadata(path) is not None
+        assert read_entries(path)[LABELS_KEY].splitlines() == labels  # the toolkit's own entries stay
+        assert read_standard(path) is not None
 
 
 def test_metadata_table_read_by_mediapipe_schema(tfl):
@@ -73,7 +73,7 @@ def test_metadata_table_read_by_mediapipe_schema(tfl):
     from mediapipe.tasks.metadata import metadata_schema_py_generated as s
 
     path = tfl["float_io"] / "model_int8.tflite"
-    raw = read_tflite_standard_metadata(path)
+    raw = read_standard(path)
     assert s.ModelMetadata.ModelMetadataBufferHasIdentifier(raw, 0)
     md = s.ModelMetadataT.InitFromPackedBuf(raw, 0)
     assert md.minParserVersion == b"1.0.0"
@@ -95,7 +95,7 @@ def test_metadata_table_read_by_mediapipe_schema(tfl):
 
 def test_float_input_normalisation_in_pixel_units():
     """float input: MediaPipe computes (pixel - mean) / std, so mean/std are the training ones times 255."""
-    from fgvc_mobile.export.tflite_metadata import normalization
+    from fgvc_mobile.export.formats.tflite_metadata import normalization
 
     m = {"input": {"normalization_in_graph": False}, "preprocess": {"mean": [0.5, 0.25, 0.0], "std": [0.5, 0.2, 1.0]}}
     assert normalization(m) == ([127.5, 63.75, 0.0], [127.5, 51.0, 255.0])
@@ -116,14 +116,15 @@ def test_mediapipe_image_classifier_agrees_with_predict(tfl, name):
     mp = pytest.importorskip("mediapipe", reason=MEDIAPIPE_SKIP)
     from mediapipe.tasks.python import BaseOptions, vision
 
-    from fgvc_mobile.export.runtime import decode, preprocess_of
+    from fgvc_mobile.export.contract import preprocess_of
+    from fgvc_mobile.export.runtime import load_crops
 
     path, images = tfl["float_io"] / name, tfl["images"]
     expected = _predict_top1(path, images)
     assert len(expected) == len(images)
     # MediaPipe gets the very pixels predict feeds (eval resize + centre crop, already at the input
     # size, so it does no resizing of its own): labels, scores and normalisation come from the metadata
-    crops = decode(images, preprocess_of(_manifest(path)))
+    crops = load_crops(images, preprocess_of(_manifest(path)))
     options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=str(path)), max_results=1)
     with vision.ImageClassifier.create_from_options(options) as clf:
         for crop, (label, score) in zip(crops, expected):

@@ -1,34 +1,13 @@
 """The one interface every runtime adapter implements.
 
-``Runner.load(path, threads, manifest) -> Session``; ``Session.run(x) -> float32 logits``
-where ``x`` is already in the artifact's own input layout and dtype (see ``inputs.prepare``)
-and integer outputs come back dequantised.
+``Runner.load(path, threads, manifest) -> Session``; ``Session.run(x) -> decoded float scores``
+where ``x`` is already in the artifact's own input layout and dtype (``session.contract.prepare``).
+Sessions of exported formats come from their format module (:mod:`fgvc_mobile.export.formats`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from fgvc_mobile.benchmarks.inputs import QuantParams
-
-
-class Session:
-    """A loaded model. Subclasses set what the runtime itself reports about the input."""
-
-    #: dtype name the loaded model takes, when the runtime says (None: trust the manifest)
-    input_dtype: str | None = None
-    #: quantization params the loaded model applies to its input, when the runtime says
-    input_quant: QuantParams | None = None
-
-    def set_batch(self, n: int) -> int:
-        """Prepare for batches of up to ``n``; return the batch size this session can take."""
-        return n
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def close(self) -> None:
-        pass
+from fgvc_mobile.export.formats.base import Session
 
 
 class Runner:
@@ -50,11 +29,4 @@ class Runner:
         return f"{self.runtime}[{self.target}{'/' + self.delegate if self.delegate else ''}]"
 
 
-def output_quant(manifest: dict | None) -> QuantParams | None:
-    return QuantParams.parse(((manifest or {}).get("output") or {}).get("quantization"))
-
-
-def as_logits(out, n: int) -> np.ndarray:
-    """(N, C) float32 from whatever shape a runtime hands back (e.g. (N, 1, 1, C))."""
-    arr = np.asarray(out)
-    return arr.reshape(n, -1)
+__all__ = ["Runner", "Session"]

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgvc_mobile.benchmarks.inputs import InputSpec
 from fgvc_mobile.benchmarks.runners.base import Runner, Session
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.contract import Contract
 
 
 def load_checkpoint_model(path):
@@ -23,16 +23,11 @@ def load_checkpoint_model(path):
     return _load(path)
 
 
-def spec_from_meta(meta: dict) -> InputSpec:
-    """The reference takes float32 NCHW normalised by the checkpoint's own preprocessing."""
-    cfg = PreprocessConfig.from_dict(meta["preprocess"])
-    return InputSpec("NCHW", "float32", False, tuple(cfg.mean), tuple(cfg.std), cfg.input_size)
-
-
 class TorchSession(Session):
     def __init__(self, model, heads: tuple[str, ...], device: str, meta: dict, rule: str, prev_threads: int):
         self.model, self.heads, self.device, self.meta, self.rule = model, heads, device, meta, rule
-        self.input_dtype = "float32"
+        # the reference takes float32 NCHW normalised by the checkpoint's own preprocessing
+        self.contract = Contract.reference(PreprocessConfig.from_dict(meta["preprocess"]))
         self._prev_threads = prev_threads
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -41,7 +36,7 @@ class TorchSession(Session):
         with torch.inference_mode():
             out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
             logits = self.model.apply_rule(out, self.heads) if isinstance(out, dict) else out
-            return logits.float().cpu().numpy()
+            return self.contract.decode(logits.float().cpu().numpy())
 
     def close(self) -> None:
         import torch

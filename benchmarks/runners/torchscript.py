@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fgvc_mobile.benchmarks.inputs import dequantize
-from fgvc_mobile.benchmarks.runners.base import Runner, Session, as_logits, output_quant
+from fgvc_mobile.benchmarks.runners.base import Runner, Session
+from fgvc_mobile.export.contract import Contract
 
 
 class TorchScriptSession(Session):
@@ -13,7 +13,7 @@ class TorchScriptSession(Session):
         self.module, self.device = module, device
         m = manifest or {}
         self.output_name = (m.get("output") or {}).get("name")
-        self.out_quant = output_quant(m)
+        self.contract = Contract.from_manifest(m)
         self._prev_threads = prev_threads
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -25,7 +25,7 @@ class TorchScriptSession(Session):
             out = out.get(self.output_name) if self.output_name in out else next(iter(out.values()))
         elif isinstance(out, (tuple, list)):
             out = out[0]
-        return dequantize(as_logits(out.float().cpu().numpy(), x.shape[0]), self.out_quant)
+        return self.contract.decode((out.float() if out.is_floating_point() else out).cpu().numpy())
 
     def close(self) -> None:
         import torch

@@ -96,6 +96,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("ema-not-restored-on-resume", "fgvc_mobile/train/trainer.py",
              '                ema.module.load_state_dict(resume_ckpt["model"])\n', "", (VAL,),
              "a resumed EMA run restarts its average from the raw weights"),
+    # ---- the artifact contract (issue 16): one prepare, one decode for every runtime ------------------
+    Mutation("contract-skips-pixel-scale", "export/contract.py",
+             ".transpose(0, 3, 1, 2) * np.float32(1.0 / 255.0)", ".transpose(0, 3, 1, 2)",
+             ("tests/test_contract.py",), "float inputs fed as 0..255 instead of normalised"),
+    Mutation("contract-decode-ignores-zero-point", "export/contract.py",
+             "(out.astype(np.float64) - self.output_quant.zero_point)", "out.astype(np.float64)",
+             ("tests/test_contract.py",), "int8 outputs dequantized without their zero point"),
     Mutation("front-budget-ignores-std", "benchmarks/front_report.py",
              "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
              "a win inside the seeds' noise is called a win"),

@@ -1,4 +1,10 @@
-"""Standard TFLite Model Metadata (the ``TFLITE_METADATA`` table of the TFLite Support schema).
+"""Metadata inside a .tflite: our named entries and the standard TFLite Model Metadata.
+
+Our entries (the manifest and labels, :mod:`fgvc_mobile.export.metadata`) are named metadata
+buffers in the flatbuffer (``Model.metadata`` -> ``Model.buffers``), written with the LiteRT
+flatbuffer schema that ships with ``ai_edge_litert`` (no TensorFlow). Beside them goes the
+standard ``TFLITE_METADATA`` table (the TFLite Support schema), with ``labels.txt`` packed after
+the flatbuffer.
 
 What MediaPipe Tasks (``ImageClassifier``) and the LiteRT Support Library read from a model:
 the input's image properties (RGB, default size) and normalisation (mean/std in pixel units),
@@ -21,10 +27,14 @@ Normalisation as MediaPipe applies it: ``float_input = (pixel - mean) / std`` pe
 from __future__ import annotations
 
 import io
+import json
+import os
 import zipfile
+from pathlib import Path
 
-import flatbuffers
 import numpy as np
+
+from fgvc_mobile.export.metadata import MANIFEST_KEY
 
 METADATA_NAME = "TFLITE_METADATA"  # the Model.metadata entry MediaPipe and the Support Library look for
 FILE_IDENTIFIER = b"M001"
@@ -48,6 +58,8 @@ def normalization(manifest: dict) -> tuple[list[float], list[float]]:
 
 class _Writer:
     def __init__(self):
+        import flatbuffers
+
         self.b = flatbuffers.Builder(1024)
 
     def string(self, s: str) -> int:
@@ -143,3 +155,71 @@ def associated_files(model: bytes) -> dict[str, bytes]:
 
 def labels_bytes(labels: list[str]) -> bytes:
     return ("\n".join(labels) + "\n").encode("utf-8")
+
+
+# ---- our named entries -----------------------------------------------------------------------
+
+
+def add_entries(model_bytes: bytes, entries: dict[str, str | bytes]) -> bytes:
+    """A copy of the flatbuffer with ``entries`` as named metadata buffers (replacing same names).
+
+    Anything packed after the flatbuffer (associated files) is dropped: append it afterwards.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as fb
+
+    model = fb.ModelT.InitFromPackedBuf(bytearray(model_bytes), 0)
+    raw = memoryview(model_bytes)
+    for b in model.buffers or []:
+        if b.offset > 1:  # weights appended after the flatbuffer (ai_edge_quantizer does this): inline them
+            b.data = np.frombuffer(raw[b.offset : b.offset + b.size], dtype=np.uint8).copy()
+            b.offset, b.size = 0, 0
+    model.metadata = [m for m in (model.metadata or []) if m.name not in entries]
+    for name, text in entries.items():
+        buf = fb.BufferT()
+        raw_entry = text if isinstance(text, bytes) else text.encode("utf-8")
+        buf.data = np.frombuffer(raw_entry, dtype=np.uint8)
+        model.buffers.append(buf)
+        meta = fb.MetadataT()
+        meta.name, meta.buffer = name, len(model.buffers) - 1
+        model.metadata.append(meta)
+    builder = flatbuffers.Builder(len(model_bytes) + 4096)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def add_standard_metadata(model_bytes: bytes, entries: dict[str, str]) -> bytes:
+    """Our entries plus the standard ``TFLITE_METADATA`` table and its ``labels.txt``, from the manifest entry."""
+    manifest = json.loads(entries[MANIFEST_KEY])
+    model = add_entries(model_bytes, {**entries, METADATA_NAME: metadata_buffer(manifest)})
+    return append_associated_files(model, {LABELS_FILE: labels_bytes(manifest["labels"])})
+
+
+def _buffers(source: str | os.PathLike | bytes):
+    """(name, raw metadata buffer or None) of a .tflite (path or bytes)."""
+    from ai_edge_litert import schema_py_generated as fb
+
+    data = source if isinstance(source, (bytes, bytearray)) else Path(source).read_bytes()
+    model = fb.Model.GetRootAs(data, 0)
+    for i in range(model.MetadataLength()):
+        m = model.Metadata(i)
+        buf = model.Buffers(m.Buffer())
+        raw = buf.DataAsNumpy() if buf is not None and not buf.DataIsNone() else None
+        yield m.Name().decode("utf-8", "replace"), (raw.tobytes() if isinstance(raw, np.ndarray) else None)
+
+
+def read_entries(source: str | os.PathLike | bytes) -> dict[str, str]:
+    """Named metadata buffers that decode as UTF-8 text (the binary ``TFLITE_METADATA`` left out)."""
+    out = {}
+    for name, raw in _buffers(source):
+        if name != METADATA_NAME and raw is not None:
+            try:
+                out[name] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # binary metadata of the converter (e.g. min_runtime_version is text, others not)
+    return out
+
+
+def read_standard(source: str | os.PathLike | bytes) -> bytes | None:
+    """The raw ``TFLITE_METADATA`` flatbuffer of a .tflite, or None."""
+    return next((raw for name, raw in _buffers(source) if name == METADATA_NAME), None)
