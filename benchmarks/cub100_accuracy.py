@@ -26,8 +26,6 @@ from fgvc_mobile.train.config import load_config
 from fgvc_mobile.train.engine import evaluate
 from fgvc_mobile.train.trainer import fit, pick_device
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/cub100/CUB_200_2011"
-DEFAULT_WEIGHTS = DEFAULT_DATA.parents[2] / "weights/mobilenet_v2_imagenet.pth"
 HEADS = ("classifier", "aux_stage1", "aux_stage2", "aux_stage3", "concat", "combined")
 
 
@@ -112,15 +110,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="configs/cub100_cpu.yaml")
     p.add_argument("--runs", default="runs")
-    p.add_argument("--data", default=f"cub:{DEFAULT_DATA}")
-    p.add_argument("--pretrained", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--data", help="data set spec (default: the --config's data)")
+    p.add_argument("--pretrained", help="what both methods start from (default: the --config's, else imagenet)")
     p.add_argument("--methods", nargs="+", default=["baseline", "rmg-pmsi"])
     p.add_argument("--out", default="benchmarks/results/cub100_accuracy")
     args = p.parse_args(argv)
     rows = []
     for method in args.methods:
         run = train_or_reuse(args.config, method, Path(args.runs) / f"cub100-{method}", args.data, args.pretrained)
-        rows.append(summarize(run, args.data))
+        rows.append(summarize(run, load_config(args.config, {"data": args.data}).data))
     command = "python -m fgvc_mobile.benchmarks.cub100_accuracy " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     machine = describe_host(threads=None)
     atomic_write_text(f"{args.out}.md", render(rows, command.strip(), machine))

@@ -25,6 +25,7 @@ import torch
 import yaml
 
 from fgvc_mobile.benchmarks.machine import describe_host
+from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
@@ -34,9 +35,6 @@ from fgvc_mobile.train.trainer import fit
 
 log = logging.getLogger("fgvc_mobile.benchmarks.methods_table")
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-DEFAULT_DATA = f"cub:{SHARED / 'datasets/cub100/CUB_200_2011'}"
-DEFAULT_WEIGHTS = SHARED / "weights/mobilenet_v2_imagenet.pth"
 METHODS = ("baseline", "rmg-pmsi", "pmg", "cmal", "elope", "db-gce")
 
 #: the one setting every method trains with: configs/cub100_cpu.yaml, the same file the
@@ -55,7 +53,9 @@ def setting(args) -> dict:
         merged.update({k.replace("-", "_"): v for k, v in (yaml.safe_load(Path(args.config).read_text()) or {}).items()})
     if args.quick:
         merged.update(QUICK)
-    merged.update(data=args.data, pretrained=args.pretrained)
+    merged.update({k: v for k, v in (("data", args.data), ("pretrained", args.pretrained)) if v is not None})
+    if not merged.get("data"):
+        raise FGVCError("--data: no data set given (nor in --config)")
     if args.epochs:
         merged["epochs"] = args.epochs
     return merged
@@ -232,8 +232,8 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML of training options (default: %(default)s)")
-    p.add_argument("--data", default=DEFAULT_DATA)
-    p.add_argument("--pretrained", default=str(DEFAULT_WEIGHTS))
+    p.add_argument("--data", help="data set spec (default: the --config's data)")
+    p.add_argument("--pretrained", help="what every method starts from (default: the --config's, else imagenet)")
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--epochs", type=int, help="override the setting's epochs (the same for every method)")
     p.add_argument("--runs", help="run folder (default runs/methods, or runs/methods-quick with --quick)")
@@ -259,7 +259,7 @@ def main(argv=None) -> int:
     for method in args.methods:
         log.info("== %s", method)
         run = train_or_reuse(method, runs / method, options)
-        rows.append(summarize(method, run, args, args.data))
+        rows.append(summarize(method, run, args, options["data"]))
     command = "python -m fgvc_mobile.benchmarks.methods_table " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     machine = describe_host(threads=args.threads)
     out.parent.mkdir(parents=True, exist_ok=True)

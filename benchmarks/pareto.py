@@ -41,6 +41,7 @@ from fgvc_mobile.models.fgvc import BaselineMobileNetV2
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS, RuleGraph
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
 from fgvc_mobile.train.checkpoint import load_checkpoint_model, reported_metrics
+from fgvc_mobile.train.pretrained import loaded_weights
 
 log = logging.getLogger("fgvc_mobile.benchmarks.pareto")
 
@@ -162,9 +163,10 @@ def lineage(meta: dict) -> tuple[str, int]:
     cfg = meta.get("config") or {}
     own = int(cfg.get("epochs") or meta.get("epoch") or 0)  # the schedule it ran (best.pt may be an earlier epoch)
     teacher = (cfg.get("distill") or {}).get("teacher")
-    parent = teacher or (cfg.get("pretrained") if str(meta.get("pretrained") or "").startswith("checkpoint:") else None)
+    weights = loaded_weights(meta.get("pretrained"))
+    parent = teacher or (cfg.get("pretrained") if str(weights or "").startswith("checkpoint:") else None)
     if not parent:
-        return "ImageNet" if meta.get("pretrained") else "scratch", own
+        return "ImageNet" if weights else "scratch", own
     try:
         from fgvc_mobile.train.checkpoint import load_checkpoint
 
@@ -271,7 +273,7 @@ def train_quick(work: Path) -> list[str]:
         run = work / name
         if not (run / "best.pt").is_file():
             cfg = TrainConfig(data=QUICK_DATA, method=method, out=str(run), img_size=32, resize=36, epochs=1,
-                              batch_size=8, workers=0, lr=0.01, model=model,
+                              batch_size=8, workers=0, lr=0.01, model=model, pretrained="none",
                               distill={"teacher": str(work / "rmg-pmsi" / "best.pt")} if method == "distill" else {})
             fit(cfg, show_progress=False)
         folders.append(str(run))

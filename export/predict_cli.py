@@ -9,6 +9,7 @@ top-k labels and scores. Unreadable files are listed, counted and skipped; they 
 run (when none of the inputs can be read, there is nothing to write: a one-line error names the
 first). .onnx and .tflite run anywhere (their manifest, or the copy embedded in the file, says how
 to feed them); .pt checkpoints run through the deploy graph; .mlpackage runs only on macOS.
+``--cam DIR`` (checkpoints only) also writes where each head looks (fgvc_mobile/cam.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="output format (default: from --out's suffix, else text)")
     p.add_argument("--batch-size", type=int, default=32, help="images per inference batch (default 32)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--cam", metavar="DIR", help="also write, per image, a PNG of where each head looks (Grad-CAM "
+                   "of the predicted class: RMG-PMSI's stage heads and rules) into DIR; .pt checkpoints only")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         raise FGVCError(f"--top-k {args.top_k}: must be at least 1")
     if args.batch_size < 1:
         raise FGVCError(f"--batch-size {args.batch_size}: must be at least 1")
+    if args.cam and not str(args.model).endswith(".pt"):
+        raise FGVCError(f"--cam: {args.model} is an exported artifact, which keeps no gradients; pass the .pt "
+                        "checkpoint it was exported from")
     fmt = output_format(args.out, args.out_format)
     paths, skipped = collect_inputs(args.images)
     manifest, predict = load_artifact(args.model)
@@ -53,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, text)
     else:
         sys.stdout.write(text)
+    if args.cam:
+        from fgvc_mobile.cam import write_cams
+
+        written = write_cams(args.model, [r["path"] for r in preds.results], args.cam)
+        print(f"{len(written)} Grad-CAM panel(s) -> {args.cam}", file=sys.stderr)
     for s in preds.skipped:
         print(f"skipped: {s['error']}", file=sys.stderr)
     n = len(preds.results) + len(preds.skipped)

@@ -45,7 +45,7 @@ def tiny_config(data: Path, out: Path, **kw):
 
     base = dict(
         data=f"folder:{data}", out=str(out), img_size=32, resize=36, epochs=1, batch_size=4,
-        workers=0, lr=0.01, method="rmg-pmsi", model=dict(TINY_PMSI),
+        workers=0, lr=0.01, method="rmg-pmsi", model=dict(TINY_PMSI), pretrained="none",
     )
     base.update(kw)
     if base["method"] == "baseline":

@@ -14,6 +14,7 @@ def test_two_process_ddp_run(tiny_folder, tmp_path):
         "-m", "fgvc_mobile.cli", "train", "--data", f"folder:{tiny_folder}", "--method", "rmg-pmsi",
         "--img-size", "32", "--resize", "36", "--epochs", "2", "--batch-size", "4", "--workers", "0",
         "--freeze-backbone-epochs", "1", "--model", '{"feature_size": 16, "descriptor": 32}', "--out", str(out),
+        "--pretrained", "none",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -65,7 +65,8 @@ def test_auto_rule_is_chosen_on_val_not_test():
 def test_train_and_report_store_and_redraw_runs(tmp_path, tiny_folder, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = {"results": "res/front", "runs_dir": "runs", "reference": "b32", "seeds": [0],
-           "base": {"data": f"folder:{tiny_folder}", "epochs": 1, "batch_size": 4, "workers": 0, "lr": 0.01},
+           "base": {"data": f"folder:{tiny_folder}", "epochs": 1, "batch_size": 4, "workers": 0, "lr": 0.01,
+                    "pretrained": "none"},
            "points": [{"name": "b32", "family": "baseline", "method": "baseline", "img_size": 32}]}
     (tmp_path / "front.yaml").write_text(yaml.safe_dump(cfg))
     assert front.main(["train", "front.yaml"]) == 0

@@ -55,6 +55,7 @@ def test_one_epoch_checkpoint_metrics_and_round_trip(method, folder, tmp_path):
     cfg = TrainConfig(
         data=f"folder:{folder}", out=str(tmp_path), method=method, img_size=32, resize=36, epochs=1,
         batch_size=4, workers=0, lr=0.01, model=TINY_MODELS[method], method_options=OPTIONS.get(method, {}),
+        pretrained="none",
     )
     result = fit(cfg, show_progress=False)
     assert (tmp_path / "last.pt").is_file() and (tmp_path / "best.pt").is_file()

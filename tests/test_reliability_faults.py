@@ -26,7 +26,8 @@ from reliability_fixtures import (  # noqa: F401
 
 EPOCHS = 4
 TRAIN = ["--method", "rmg-pmsi", "--model", '{"feature_size": 16, "descriptor": 32, "width_mult": 0.35}', "--img-size", "32",
-         "--resize", "36", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--seed", "7", "--lr", "0.01"]
+         "--resize", "36", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--seed", "7", "--lr", "0.01",
+         "--pretrained", "none"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 CHILD = Path(__file__).with_name("fault_child.py")
 BATCHES = 6  # 3 classes x 8 training images, batch size 4
@@ -228,7 +229,7 @@ def test_a_file_where_the_output_folder_should_be(capsys, tmp_path, rel_checkpoi
     cases = {
         "train": ["train", "--data", data, "--out", blocker / "run", "--img-size", "32", "--resize", "36",
                   "--epochs", "1", "--workers", "0", "--batch-size", "4", "--method", "baseline",
-                  "--model", '{"width_mult": 0.25}'],
+                  "--model", '{"width_mult": 0.25}', "--pretrained", "none"],
         "export": ["export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--val-data", data,
                    "--out", blocker / "dist"],
         "export onto a file": ["export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--out", blocker],

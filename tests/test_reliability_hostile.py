@@ -15,7 +15,7 @@ from reliability_files import marker_pickle_checkpoint, marker_pickle_legacy
 from reliability_fixtures import CLASSES, cli, one_line_error, record, rel_checkpoint, rel_data, rel_dist  # noqa: F401
 
 TINY_TRAIN = ["--img-size", "32", "--resize", "36", "--epochs", "1", "--workers", "0", "--batch-size", "4",
-              "--method", "baseline", "--device", "cpu", "--model", '{"width_mult": 0.25}']
+              "--method", "baseline", "--device", "cpu", "--model", '{"width_mult": 0.25}', "--pretrained", "none"]
 
 
 def _commands(path: Path, data: Path, tmp: Path) -> dict[str, list[str]]:

@@ -25,7 +25,7 @@ from reliability_files import bad_images, odd_but_valid_images, pattern, with_ex
 from reliability_fixtures import cli, one_line_error, record, rel_checkpoint, rel_data, rel_dist  # noqa: F401
 
 TINY_TRAIN = ["--img-size", "32", "--resize", "36", "--epochs", "1", "--batch-size", "4", "--method", "baseline",
-              "--device", "cpu", "--model", '{"width_mult": 0.25}', "--lr", "0.01"]
+              "--device", "cpu", "--model", '{"width_mult": 0.25}', "--lr", "0.01", "--pretrained", "none"]
 
 
 @pytest.fixture(scope="module")

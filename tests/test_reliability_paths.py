@@ -29,7 +29,7 @@ def test_awkward_paths_through_train_export_predict_bench(capsys, tmp_path):
     run = tmp_path / "runs" / "été 2024 ランダム"
     rc, out, err = cli(capsys, "train", "--data", f"folder:{data}", "--out", run, "--img-size", "32", "--resize", "36",
                        "--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu", "--method",
-                       "baseline", "--model", '{"width_mult": 0.25}', "--val-split", "0.25")
+                       "baseline", "--model", '{"width_mult": 0.25}', "--val-split", "0.25", "--pretrained", "none")
     assert rc == 0, err
     dist = tmp_path / "dist" / "模型 输出 ü"
     rc, _, err = cli(capsys, "export", "--checkpoint", run / "best.pt", "--format", "onnx", "--out", dist)

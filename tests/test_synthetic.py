@@ -9,6 +9,7 @@ import random
 import numpy as np
 import pytest
 from PIL import Image
+from scipy.ndimage import binary_dilation
 
 from fgvc_mobile.data.layouts import load_splits, read_image_folder
 from fgvc_mobile.data.synthetic import (
@@ -16,6 +17,7 @@ from fgvc_mobile.data.synthetic import (
     SyntheticParams,
     _nuisance,
     class_attributes,
+    part_mask,
     make_synthetic,
     render,
     sample_image,
@@ -114,19 +116,26 @@ def test_large_size_renders():
     assert img.size == (224, 224) and img.mode == "RGB"
 
 
-def test_classes_differ_only_in_small_local_details():
-    """Same pose, colours and background, different class: a few percent of the pixels change.
+def test_classes_differ_only_inside_small_part_regions():
+    """Fine-grained, as this set defines it: same pose, colours and background, different class,
+    and the pixels that change all lie in the five part regions (beak, wing bar, eye, crest, tail
+    tip; ``part_mask``), which together cover at most 15 % of the image.
 
-    Every pair of classes must differ somewhere (else the task is unsolvable) and in at most 8 % of
-    the pixels (else the difference is not a local detail but a global one).
+    Every pair of classes must differ somewhere (else the task is unsolvable); 1 px of slack
+    around the regions is the downsizing filter's reach.
     """
     attrs = class_attributes(10)
-    for seed in range(3):
-        n = _nuisance(random.Random(seed))
-        imgs = [np.asarray(render(a, n, 64), dtype=int) for a in attrs]
-        for i, j in itertools.combinations(range(len(imgs)), 2):
-            changed = (np.abs(imgs[i] - imgs[j]).max(axis=-1) > 30).mean()
-            assert 0 < changed <= 0.08, (attrs[i], attrs[j], changed)
+    for size in (48, 64):
+        for seed in range(3):
+            n = _nuisance(random.Random(seed))
+            parts = part_mask(n, size)
+            assert 0.03 < parts.mean() <= 0.15, parts.mean()
+            near_parts = binary_dilation(parts, iterations=1)
+            imgs = [np.asarray(render(a, n, size), dtype=int) for a in attrs]
+            for i, j in itertools.combinations(range(len(imgs)), 2):
+                changed = np.abs(imgs[i] - imgs[j]).max(axis=-1) > 30
+                assert changed.any(), (attrs[i], attrs[j])
+                assert not (changed & ~near_parts).any(), (attrs[i], attrs[j], seed, size)
 
 
 def _colour_histogram(a: np.ndarray, bins: int = 6) -> np.ndarray:
@@ -134,20 +143,21 @@ def _colour_histogram(a: np.ndarray, bins: int = 6) -> np.ndarray:
     return np.bincount(((q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]).ravel(), minlength=bins**3) / q[..., 0].size
 
 
-def _thumbnail(a: np.ndarray) -> np.ndarray:
-    return np.asarray(Image.fromarray(a).resize((8, 8), Image.BOX), np.float64).ravel() / 255
+def test_global_colour_does_not_give_the_class_away(tmp_path):
+    """A linear classifier on the global colour histogram stays near chance (10 %): the wing-bar
+    and pale colours that tell classes apart also appear in the background clutter.
 
+    Calibration (generator version 2): 0.06-0.14 over seeds 0-2; giving each class its own body
+    colour (a global leak) lifts it to 0.40-0.50, so the 0.3 bound catches such a leak.
 
-def test_global_appearance_does_not_give_the_class_away(tmp_path):
-    """A linear classifier on global features (colour histogram; 8x8 thumbnail, i.e. coarse layout
-    and colour) stays near chance (10 %): the class lives in small details these features blur.
-
-    Calibration: on this set they reach 0.07-0.20 over seeds; giving each class its own body
-    colour (a global leak) lifts them to 0.37 and 0.50, so the 0.3 bound catches such a leak.
+    Coarse layout is not part of this test: the birds' pose is kept roughly aligned (as in
+    cropped bird photos) so that a CNN learns them from scratch in the demo's minutes, and an
+    8x8 thumbnail then shows the larger parts; that the classes differ only inside the small part
+    regions is test_classes_differ_only_inside_small_part_regions.
     """
     torch = pytest.importorskip("torch")
     s = make_synthetic(tmp_path / "g", num_classes=10, train_per_class=60, test_per_class=20, size=32)
-    for feature in (_colour_histogram, _thumbnail):
+    for feature in (_colour_histogram,):
 
         def load(samples):
             x = np.stack([feature(np.asarray(Image.open(p).convert("RGB"))) for p, _ in samples])

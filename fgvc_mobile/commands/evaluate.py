@@ -16,6 +16,7 @@ from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.train.checkpoint import load_checkpoint_model
 from fgvc_mobile.train.engine import evaluate
+from fgvc_mobile.train.pretrained import describe
 from fgvc_mobile.train.trainer import pick_device
 
 
@@ -64,6 +65,7 @@ def run(args) -> int:
     selected = (meta.get("best") or {}).get("split", "test (a checkpoint from before validation splits)")
     print(f"{meta['method']} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images); "
           f"epoch selected on {selected}")
+    print(f"started from: {describe(meta.get('pretrained'))}")
     print(f"{'head / rule':<16}{'top-1':>8}{'top-5':>8}")
     for k in sorted(k for k in metrics if k.startswith("top1/")):
         name = k[5:]

@@ -28,8 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--data", help="data set: cub:PATH, aircraft:PATH, cars:PATH, folder:PATH, csv:FILE or synthetic")
     a("--method", choices=sorted(METHODS), help="training recipe (default rmg-pmsi)")
     a("--out", help="run folder for checkpoints, metrics and plots")
-    a("--pretrained", help="'imagenet' (torchvision download), a local MobileNetV2 state_dict path, or an "
-      "fgvc-mobile checkpoint whose backbone to start from (its heads are not used)")
+    a("--pretrained", help="what the backbone starts from: imagenet (the default: torchvision's weights, "
+      "downloaded once into torch hub's cache), a local MobileNetV2 state_dict, an fgvc-mobile checkpoint "
+      "whose backbone to start from (its heads are not used), or none (from scratch)")
     a("--img-size", type=int, dest="img_size", help="input size (default 224)")
     a("--resize", type=int, help="square resize before the crop (default img-size*8/7)")
     a("--epochs", type=int)

@@ -121,7 +121,9 @@ def load_pretrained(backbone: MobileNetV2Taps, spec: str | None) -> str | None:
             state = weights.get_state_dict(progress=True)
         except Exception as e:  # no network, proxy, ...
             raise FGVCError(
-                f"--pretrained imagenet: download failed ({e.__class__.__name__}); pass a local state_dict path instead"
+                f"--pretrained imagenet: the weights are not in torch hub's cache and the download failed "
+                f"({e.__class__.__name__}); use --pretrained PATH (a MobileNetV2 state_dict or an fgvc-mobile "
+                "checkpoint) or --pretrained none (train from scratch)"
             ) from None
         backbone.load_torchvision_state_dict(state, "torchvision IMAGENET1K_V1")
         return "torchvision:IMAGENET1K_V1"

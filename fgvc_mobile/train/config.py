@@ -39,7 +39,9 @@ class TrainConfig:
     data: str = "synthetic"
     method: str = "rmg-pmsi"
     out: str = "runs/exp"
-    pretrained: str | None = None
+    # what the backbone starts from: imagenet (torchvision's weights, cached by torch hub), a local
+    # MobileNetV2 state_dict or fgvc-mobile checkpoint, or none (None: none, as older configs say)
+    pretrained: str | None = "imagenet"
     img_size: int = 224
     resize: int | None = None  # square resize before the crop; default img_size * 8/7
     epochs: int = 10

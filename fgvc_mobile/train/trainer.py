@@ -32,13 +32,13 @@ from fgvc_mobile.data.transforms import TrainAugment, batch_mixer, build_transfo
 from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
-from fgvc_mobile.models.backbone import load_pretrained
 from fgvc_mobile.serialization import atomic_write_json
 from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
 from fgvc_mobile.train.history import plot_history, write_history
+from fgvc_mobile.train.pretrained import start_from
 from fgvc_mobile.train.resume import asked_of, refuse_changes
 
 log = logging.getLogger("fgvc_mobile.train")
@@ -194,7 +194,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
 
     model_kwargs = recipe.resolve_model_kwargs(cfg.model)
     model = build_model(recipe, len(splits.classes), model_kwargs, "--model")
-    pretrained_src = load_pretrained(model.backbone, cfg.pretrained) if not resume_ckpt else None
+    pretrained_src = start_from(model.backbone, cfg.pretrained) if not resume_ckpt else None
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)

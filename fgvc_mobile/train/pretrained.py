@@ -1,0 +1,71 @@
+"""What a run starts from: ``--pretrained imagenet`` (the default), a file, or ``none``.
+
+The loading itself is the backbone's (``models.backbone.load_pretrained``); this module adds
+what the checkpoint records about it, so a result can be traced to the exact weights it grew
+from: ``{"source": "imagenet" | PATH | "none", "weights": what was loaded, "sha256": of the file}``.
+``sha256`` is that of the file read (torch hub's cached copy for ``imagenet``), so a user can
+check it with ``sha256sum``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fgvc_mobile.errors import FGVCError
+
+IMAGENET = "imagenet"
+NONE = "none"
+
+
+def imagenet_cache_file() -> str:
+    """Where torch hub keeps torchvision's MobileNetV2 ImageNet weights (present or not)."""
+    import torch.hub
+    from torchvision.models import MobileNet_V2_Weights
+
+    url = MobileNet_V2_Weights.IMAGENET1K_V1.url
+    return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
+
+
+def imagenet_cached() -> bool:
+    return os.path.isfile(imagenet_cache_file())
+
+
+def start_from(backbone, spec: str | None) -> dict:
+    """Load ``spec`` into ``backbone`` and return the record the checkpoint keeps."""
+    from fgvc_mobile.models.backbone import load_pretrained
+    from fgvc_mobile.train.checkpoint import file_sha256
+
+    source = NONE if spec in (None, "", NONE) else spec
+    if source == NONE:
+        return {"source": NONE, "weights": None, "sha256": None}
+    weights = load_pretrained(backbone, source)
+    path = imagenet_cache_file() if source == IMAGENET else source
+    try:
+        digest = file_sha256(path)
+    except OSError as e:  # loaded a moment ago: only a race can get here
+        raise FGVCError(f"--pretrained {spec}: cannot read {path} ({e.strerror or e})") from None
+    return {"source": source, "weights": weights, "sha256": digest}
+
+
+def describe(record) -> str:
+    """One line for a person: ``imagenet (torchvision:IMAGENET1K_V1, sha256 3f2a…)``.
+
+    Also reads what checkpoints written before the record existed hold: a description string
+    (``torchvision:…``, ``file:…``, ``checkpoint:…``) or None (from scratch).
+    """
+    if not record:
+        return "none (trained from scratch)"
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict) or record.get("source") in (None, NONE):
+        return "none (trained from scratch)"
+    sha = record.get("sha256")
+    detail = ", ".join(x for x in (record.get("weights"), f"sha256 {sha[:12]}" if sha else None) if x)
+    return f"{record['source']} ({detail})" if detail else str(record["source"])
+
+
+def loaded_weights(record) -> str | None:
+    """What was loaded (``torchvision:…``, ``file:…``, ``checkpoint:…``), or None for from scratch."""
+    if isinstance(record, dict):
+        return record.get("weights")
+    return record or None
