@@ -96,6 +96,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("ema-not-restored-on-resume", "fgvc_mobile/train/trainer.py",
              '                ema.module.load_state_dict(resume_ckpt["model"])\n', "", (VAL,),
              "a resumed EMA run restarts its average from the raw weights"),
+    # ---- one loader, one model interface (issue 16) ----------------------------------------------
+    Mutation("old-pmg-checkpoint-loads-as-baseline", "fgvc_mobile/models/registry.py",
+             '"pmg": "mobilenetv2-pmsi"', '"pmg": "mobilenetv2"', ("tests/test_load.py",),
+             "a checkpoint written before checkpoints named their arch is built as another model"),
+    Mutation("rule-keeps-only-last-head", "fgvc_mobile/models/fgvc.py",
+             "            out = out + outputs[h]\n", "            out = outputs[h]\n", ("tests/test_models.py",),
+             "the combined rule scores one head instead of summing them"),
     Mutation("front-budget-ignores-std", "benchmarks/front_report.py",
              "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
              "a win inside the seeds' noise is called a win"),
