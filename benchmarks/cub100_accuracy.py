@@ -18,10 +18,9 @@ from torch.utils.data import DataLoader
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.data.dataset import ImageListDataset
 from fgvc_mobile.data.layouts import load_splits
-from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.models.load import load_trained, read_checkpoint
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
 from fgvc_mobile.train.config import load_config
 from fgvc_mobile.train.engine import evaluate
 from fgvc_mobile.train.trainer import fit, pick_device
@@ -33,7 +32,7 @@ def train_or_reuse(config: str, method: str, out: Path, data: str, pretrained: s
     last = out / "last.pt"
     cfg = load_config(config, {"method": method, "out": str(out), "data": data, "pretrained": pretrained})
     if last.exists():
-        ckpt = load_checkpoint(last)
+        ckpt = read_checkpoint(last)
         if ckpt["epoch"] >= cfg.epochs:
             return out
         cfg = load_config(config, {"method": method, "out": str(out), "resume": str(last)})
@@ -42,10 +41,10 @@ def train_or_reuse(config: str, method: str, out: Path, data: str, pretrained: s
 
 
 def summarize(run: Path, data: str) -> dict:
-    model, meta = load_checkpoint_model(run / "best.pt")
+    loaded = load_trained(run / "best.pt")
+    model, meta = loaded.model, loaded.meta
     hist = meta["history"]
-    pre = PreprocessConfig.from_dict(meta["preprocess"])
-    ds = ImageListDataset(load_splits(data).test, build_transform(pre, train=False))
+    ds = ImageListDataset(load_splits(data).test, build_transform(loaded.preprocess, train=False))
     device = pick_device("auto")
     metrics = evaluate(model.to(device), DataLoader(ds, batch_size=64, num_workers=2), device)
     train_rows = [h for h in hist if "train_seconds" in h]

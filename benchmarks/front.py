@@ -68,7 +68,7 @@ def train_config(cfg: dict, point: dict, seed: int):
 
 def train_point(cfg: dict, point: dict, seed: int) -> Path | None:
     """Train, resume or skip one run; returns its stored record's path."""
-    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.models.load import read_checkpoint
     from fgvc_mobile.train.trainer import fit
 
     record = records_dir(cfg) / f"{run_name(point, seed)}.json"
@@ -81,7 +81,7 @@ def train_point(cfg: dict, point: dict, seed: int) -> Path | None:
     t0 = time.time()
     log.info("training %s (seed %d) into %s", point["name"], seed, tc.out)
     fit(tc)
-    ckpt = load_checkpoint(Path(tc.out) / "best.pt")
+    ckpt = read_checkpoint(Path(tc.out) / "best.pt")
     atomic_write_json(record, make_record(cfg, point, seed, Path(tc.out), ckpt, time.time() - t0))
     return record
 
@@ -89,9 +89,9 @@ def train_point(cfg: dict, point: dict, seed: int) -> Path | None:
 def make_record(cfg: dict, point: dict, seed: int, run: Path, ckpt: dict, wall_seconds: float) -> dict:
     from fgvc_mobile.benchmarks.pareto import deploy_graph
     from fgvc_mobile.models.complexity import count_macs
-    from fgvc_mobile.train.checkpoint import build_model_from_checkpoint
+    from fgvc_mobile.models.load import build_model
 
-    model = build_model_from_checkpoint(ckpt).eval()
+    model = build_model(ckpt).eval()
     size = int(ckpt["preprocess"]["input_size"])
     selected = next(h for h in ckpt["history"] if h["epoch"] == ckpt["best"]["epoch"])
     trained = [h for h in ckpt["history"] if "train_seconds" in h]
@@ -115,7 +115,7 @@ def load_records(cfg: dict) -> list[dict]:
 def bench(cfg: dict, args) -> dict:
     """int8 TFLite of every point with a finished run, all timed at 1 and 2 threads in this one process."""
     from fgvc_mobile.benchmarks.pareto import tflite_int8
-    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+    from fgvc_mobile.models.load import load_trained
 
     records = load_records(cfg)
     out = {"points": {}}
@@ -127,7 +127,7 @@ def bench(cfg: dict, args) -> dict:
         if not ckpt.is_file():
             log.warning("%s: %s is not on this machine; not timed", point["name"], ckpt)
             continue
-        _, meta = load_checkpoint_model(ckpt)
+        meta = load_trained(ckpt).meta
         entry = {"rule": rule, "checkpoint": str(ckpt)}
         for threads in (1, 2):
             a = SimpleNamespace(threads=threads, runs=args.runs, warmup=args.warmup, val_images=args.val_images,

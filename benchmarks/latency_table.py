@@ -41,7 +41,8 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.backbone import load_pretrained
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model, save_checkpoint
+from fgvc_mobile.models.load import file_sha256, load_trained
+from fgvc_mobile.train.checkpoint import save_checkpoint
 
 log = logging.getLogger("fgvc_mobile.latency_table")
 
@@ -77,7 +78,7 @@ def _now() -> str:
 # ---- checkpoints without training --------------------------------------------------------------
 
 def make_checkpoint(path: Path, key: str, size: int, classes: list[str], data_spec: str, weights: str | None) -> Path:
-    """An untrained checkpoint loadable by ``load_checkpoint`` (the fields ``fit`` writes that loaders use)."""
+    """An untrained checkpoint loadable by ``load_trained`` (the fields ``fit`` writes that loaders use)."""
     if path.is_file():
         return path
     method, model_opts, _, _ = MODELS[key]
@@ -88,7 +89,7 @@ def make_checkpoint(path: Path, key: str, size: int, classes: list[str], data_sp
     pretrained = load_pretrained(model.backbone, weights) if weights else None
     pre = PreprocessConfig.for_size(size)
     save_checkpoint(
-        path, model=model.state_dict(), epoch=0, batches_done=0, method=method, model_kwargs=kwargs,
+        path, model=model.state_dict(), epoch=0, batches_done=0, method=method, arch=recipe.arch, model_kwargs=kwargs,
         classes=list(classes), preprocess=pre.to_dict(), pretrained=pretrained, history=[], best={},
         config={"method": method, "model": model_opts, "img_size": size, "data": data_spec, "epochs": 0,
                 "note": "built untrained by benchmarks/latency_table.py for latency measurements"},
@@ -159,7 +160,7 @@ def eager_deploy_row(ckpt: Path, key: str, size: int, args, cache: Path, fresh: 
     holder = {}
 
     def load():
-        model, _ = load_checkpoint_model(ckpt)
+        model = load_trained(ckpt).model
         holder["model"] = model
         return _EagerSession(DeployModel(model, MODELS[key][2], input_size=size))
 

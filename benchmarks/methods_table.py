@@ -28,8 +28,8 @@ from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.complexity import count_macs, count_params
+from fgvc_mobile.models.load import load_trained, read_checkpoint, reported_metrics
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model, reported_metrics
 from fgvc_mobile.train.config import TrainConfig, load_config
 from fgvc_mobile.train.trainer import fit
 
@@ -66,7 +66,7 @@ def train_or_reuse(method: str, run: Path, options: dict) -> Path:
     cfg = TrainConfig.from_dict({**options, "method": method, "out": str(run)})
     last = run / "last.pt"
     if last.exists():
-        if load_checkpoint(last)["epoch"] >= cfg.epochs:
+        if read_checkpoint(last)["epoch"] >= cfg.epochs:
             return run
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "resume": str(last)})
     fit(cfg, show_progress=False)
@@ -142,7 +142,8 @@ def int8_tflite_top1(ckpt: Path, sha256: str, rule: str, out: Path, data: str, v
 
 def summarize(method: str, run: Path, args, data: str) -> dict:
     ckpt, recipe = run / "best.pt", get_method(method)
-    model, meta = load_checkpoint_model(ckpt)
+    loaded = load_trained(ckpt)
+    model, meta = loaded.model, loaded.meta
     size = meta["preprocess"]["input_size"]
     best_epoch = meta["best"]["epoch"]
     row, selected_on = reported_metrics(meta)

@@ -38,9 +38,9 @@ from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2
+from fgvc_mobile.models.load import load_trained, read_checkpoint, reported_metrics
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS, RuleGraph
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import load_checkpoint_model, reported_metrics
 from fgvc_mobile.train.pretrained import loaded_weights
 
 log = logging.getLogger("fgvc_mobile.benchmarks.pareto")
@@ -168,9 +168,7 @@ def lineage(meta: dict) -> tuple[str, int]:
     if not parent:
         return "ImageNet" if weights else "scratch", own
     try:
-        from fgvc_mobile.train.checkpoint import load_checkpoint
-
-        parent_meta = load_checkpoint(parent)
+        parent_meta = read_checkpoint(parent)
     except (FGVCError, OSError):
         return f"{'teacher' if teacher else 'backbone of'} {parent} (unreadable)", own
     before = lineage({**parent_meta, "model": None})[1]
@@ -182,7 +180,8 @@ def measure_run(text: str, args) -> list[dict]:
     ckpt = run / "best.pt"
     if not ckpt.is_file():
         raise FGVCError(f"{run}: no best.pt (train it first with fgvc-mobile train --out {run})")
-    model, meta = load_checkpoint_model(ckpt)
+    loaded = load_trained(ckpt)
+    model, meta = loaded.model, loaded.meta
     size = int(meta["preprocess"]["input_size"])
     best_epoch = meta["best"]["epoch"]
     evaluated, selected_on = reported_metrics(meta)

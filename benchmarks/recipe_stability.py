@@ -24,14 +24,14 @@ from fgvc_mobile.benchmarks.study import command_of, write_results
 
 
 def train_variant(name: str, method: str, model: dict, args) -> list[dict]:
-    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.models.load import read_checkpoint
     from fgvc_mobile.train.config import TrainConfig
     from fgvc_mobile.train.trainer import fit
 
     out = Path(args.runs_dir) / name
     last = out / "last.pt"
-    if last.is_file() and (args.no_train or load_checkpoint(last)["epoch"] >= args.epochs):
-        return load_checkpoint(last)["history"]  # with --no-train: the epochs it finished
+    if last.is_file() and (args.no_train or read_checkpoint(last)["epoch"] >= args.epochs):
+        return read_checkpoint(last)["history"]  # with --no-train: the epochs it finished
     cfg = TrainConfig(data=args.data, method=method, out=str(out), pretrained=args.pretrained, img_size=128, resize=146,
                       epochs=args.epochs, batch_size=16, lr=1e-3, head_lr_mult=10.0, workers=0,
                       limit_train=args.limit_train, limit_test=64, val_split=0.2, model=model)

@@ -24,17 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-images", type=int, default=200)
     args = p.parse_args(argv)
 
-    from fgvc_mobile.data.preprocess import PreprocessConfig
     from fgvc_mobile.export.calibration import calibration_set, validation_set
     from fgvc_mobile.export.contract import Contract
     from fgvc_mobile.export.deploy import DeployModel, reference_logits
     from fgvc_mobile.export.formats import FORMATS
     from fgvc_mobile.export.quiet import quiet
-    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+    from fgvc_mobile.models.load import load_trained
 
-    model, meta = load_checkpoint_model(args.checkpoint)
-    pre = PreprocessConfig.from_dict(meta["preprocess"])
-    deploy = DeployModel(model, input_size=pre.input_size)
+    loaded = load_trained(args.checkpoint)
+    meta, pre = loaded.meta, loaded.preprocess
+    deploy = DeployModel(loaded.model, input_size=pre.input_size)
     contract = Contract.reference(pre)  # float NCHW in, logits out
     cal = calibration_set(meta["data"]["spec"], meta["classes"], pre, args.calib_images)
     val = validation_set(meta["data"]["spec"], meta["classes"], pre, args.val_images)

@@ -1,14 +1,12 @@
 """The deploy graph: a separate module built from a trained model, never the model itself.
 
 ``DeployModel`` deep-copies the trained model and returns ONE logits tensor for an explicit
-inference rule. Multi-pass pipelines stay one graph (CMAL's fusion: pass 1, the attention crop
-as gathers, pass 2), so every artifact takes one image and returns one logits tensor;
-``backbone_passes`` says how many backbone runs that graph holds. It computes only what the rule
-needs:
+inference rule: the model's ``forward_rule(x, rule)``, which computes only what the rule needs
+(``PMSIModel``'s ``concat`` never runs the ``aux_*`` classifiers). Multi-pass pipelines stay one
+graph (CMAL's fusion: pass 1, the attention crop as gathers, pass 2), so every artifact takes one
+image and returns one logits tensor; ``backbone_passes`` says how many backbone runs that graph
+holds. On the copy:
 
-* a model class may define ``deploy_forward(x, rule) -> logits`` that skips the heads the rule
-  does not use (``PMSIModel`` does: ``concat`` never runs the ``aux_*`` classifiers); otherwise
-  the generic fallback runs ``forward`` and sums the rule's heads (``apply_rule``);
 * submodules the deploy forward never calls are replaced by :class:`Pruned` placeholders, so the
   deploy graph's parameter count is what the artifact really carries; pruning is kept only if
   the logits are unchanged afterwards;
@@ -167,7 +165,6 @@ class DeployModel(nn.Module):
         self.rule = resolve_rule(model, rule)
         #: backbone runs inside this one graph (CMAL's fusion crops and runs it again: 2)
         self.backbone_passes = model.backbone_passes(self.rule)
-        self.heads = tuple(model.inference_rules[self.rule])
         self.net = copy.deepcopy(model).eval()
         for p in self.net.parameters():
             p.requires_grad_(False)
@@ -179,10 +176,7 @@ class DeployModel(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        own = getattr(self.net, "deploy_forward", None)
-        if own is not None:
-            return own(x, self.rule)
-        return FGVCModel.apply_rule(self.net(x), self.heads)
+        return self.net.forward_rule(x, self.rule)
 
     @torch.no_grad()
     def _prune(self, input_size: int) -> list[str]:

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export import manifest as mf
 from fgvc_mobile.export.calibration import calibration_set, validation_set
@@ -33,8 +32,8 @@ from fgvc_mobile.export.formats.base import BuildContext
 from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for, read_metadata
 from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
 from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, judge, top1_accuracy
+from fgvc_mobile.models.load import file_sha256, load_trained
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model
 
 log = logging.getLogger("fgvc_mobile.export")
 # a converter writing into the staging folder on a full or read-only disk
@@ -105,8 +104,8 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     t_start = time.perf_counter()
     formats, opts, out = _check_request(req)
     recover_interrupted_publish(out, echo)
-    model, meta = load_checkpoint_model(req.checkpoint)
-    pre = PreprocessConfig.from_dict(meta["preprocess"])
+    loaded = load_trained(req.checkpoint)
+    model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
     kind = input_kind(req.input)
     deploy = DeployModel(model, req.rule, input_size=pre.input_size)
     val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images,
@@ -119,7 +118,7 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
                  f"first {images.skipped[0]}")
     ref = reference_logits(deploy, val.images, pre)
     with torch.no_grad():
-        trained = model.apply_rule(model(to_float_nchw(val.images, pre)), deploy.heads).numpy()
+        trained = model.combine(model.forward_heads(to_float_nchw(val.images, pre)), deploy.rule).numpy()
     ref_top1 = top1_accuracy(ref, val.labels)
     summary = {
         "checkpoint": os.path.abspath(req.checkpoint), "sha256": meta["sha256"], "method": meta["method"],

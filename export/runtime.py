@@ -114,11 +114,11 @@ def _manifest(p: Path) -> dict:
 
 def _checkpoint(p: Path) -> tuple[dict, Callable]:
     from fgvc_mobile.export.deploy import DeployModel
-    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+    from fgvc_mobile.models.load import load_trained
 
-    model, meta = load_checkpoint_model(p)
-    deploy = DeployModel(model, input_size=meta["preprocess"]["input_size"])
-    pre = PreprocessConfig.from_dict(meta["preprocess"])
+    trained = load_trained(p)
+    meta, pre = trained.meta, trained.preprocess
+    deploy = DeployModel(trained.model, input_size=pre.input_size)
     manifest = {"labels": list(meta["classes"]), "preprocess": meta["preprocess"], "format": "checkpoint",
                 "method": meta["method"], "inference_rule": deploy.rule}
 

@@ -166,9 +166,10 @@ def write_cams(checkpoint: str, paths: list[str], out_dir: str, skipped: list | 
     from fgvc_mobile.data.preprocess import PreprocessConfig
     from fgvc_mobile.data.transforms import build_transform, geometric_eval
     from fgvc_mobile.serialization import atomic_path
-    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+    from fgvc_mobile.models.load import load_trained
 
-    model, meta = load_checkpoint_model(checkpoint)
+    trained = load_trained(checkpoint)
+    model, meta = trained.model, trained.meta
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     to_tensor, geometric = build_transform(pre, train=False), geometric_eval(pre)
     targets = cam_targets(model)

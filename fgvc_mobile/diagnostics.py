@@ -168,8 +168,7 @@ def model_predictions(model, loader, device, rule: str | None = None) -> tuple[n
     model.eval()
     with torch.no_grad():
         for images, y in loader:
-            out = {k: v.float() for k, v in model(images.to(device)).items()}
-            preds.append(model.apply_rule(out, rules[rule]).argmax(1).cpu().numpy())
+            preds.append(model.forward_rule(images.to(device), rule).float().argmax(1).cpu().numpy())
             labels.append(np.asarray(y))
     cat = (lambda xs: np.concatenate(xs) if xs else np.zeros(0, np.int64))
     return cat(labels), cat(preds), rule

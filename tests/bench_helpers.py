@@ -18,10 +18,9 @@ class Logits(torch.nn.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        self.heads = model.inference_rules[model.default_rule]
 
     def forward(self, x):
-        return self.model.apply_rule(self.model(x), self.heads)
+        return self.model.forward_rule(x)
 
 
 class Uint8Logits(torch.nn.Module):

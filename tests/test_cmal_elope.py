@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.cmal import CMALModel, RAW_HEADS
 from fgvc_mobile.models.elope import ELoPEModel
-from fgvc_mobile.models.fgvc import FGVCModel
 
 torch.manual_seed(0)
 
@@ -113,14 +112,14 @@ def test_eval_forward_is_the_two_pass_fusion_and_the_deploy_graph_holds_both_pas
             for i, (x0, y0, x1, y1) in enumerate(box.long().tolist())
         ])
         crop = m.single(crops)
-        deployed = {rule: m.deploy_forward(x, rule) for rule in m.inference_rules}
+        deployed = {rule: m.forward_rule(x, rule) for rule in m.inference_rules}
     assert set(out) == set(m.inference_rules["fusion"])
     for h in RAW_HEADS:
         torch.testing.assert_close(out[h], raw[h])
         torch.testing.assert_close(out[f"crop_{h}"], crop[h], atol=1e-4, rtol=1e-4)
-    by_hand = FGVCModel.apply_rule(raw, RAW_HEADS) + FGVCModel.apply_rule(crop, RAW_HEADS)
+    by_hand = m.combine(raw, "raw") + m.combine(crop, "raw")
     torch.testing.assert_close(deployed["fusion"], by_hand, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(deployed["raw"], FGVCModel.apply_rule(raw, RAW_HEADS))
+    torch.testing.assert_close(deployed["raw"], sum(raw[h] for h in RAW_HEADS))
     torch.testing.assert_close(deployed["concat"], raw["concat"])
     assert [m.backbone_passes(r) for r in ("fusion", "raw", "concat")] == [2, 1, 1]
     assert (box[:, 2:] > box[:, :2]).all() and (box != torch.tensor([0.0, 0.0, 64.0, 64.0])).any(dim=1).all(), \
@@ -157,7 +156,7 @@ def test_localisation_box_scales_heat_map_cells_to_pixels(monkeypatch):
     with torch.no_grad():
         expected = m.classify(F.interpolate(x[:, :, 64:160, 32:128], size=(224, 224), mode="bilinear"))[0]
         torch.testing.assert_close(m(x)["classifier"], expected, atol=1e-4, rtol=1e-4)
-        torch.testing.assert_close(m(x, mode="full")["classifier"], m.classify(x)[0])
+        torch.testing.assert_close(m(x, localiser=False)[0]["classifier"], m.classify(x)[0])
 
 
 def test_localiser_starts_as_the_backbone_first_layers():

@@ -22,8 +22,7 @@ from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.export.calibration import validation_set
 from fgvc_mobile.export.deploy import to_float_nchw
 from fgvc_mobile.export.validate import softmax
-from fgvc_mobile.models.fgvc import FGVCModel
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.models.load import load_trained
 
 pytest.importorskip("litert_torch")
 pytest.importorskip("onnxruntime")
@@ -72,7 +71,8 @@ def test_every_manifest_declares_one_graph_with_two_backbone_passes(cmal):
 
 
 def test_fp32_tflite_equals_the_pytorch_two_pass_fusion(cmal):
-    model, meta = load_checkpoint_model(cmal["ckpt"])
+    loaded = load_trained(cmal["ckpt"])
+    model, meta = loaded.model, loaded.meta
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     val = validation_set(meta["data"]["spec"], meta["classes"], pre, None)
     with torch.no_grad():
@@ -83,8 +83,7 @@ def test_fp32_tflite_equals_the_pytorch_two_pass_fusion(cmal):
                                             align_corners=False)
             for i, (x0, y0, x1, y1) in enumerate(box.long().tolist())
         ])
-        want = (FGVCModel.apply_rule(raw, model.inference_rules["raw"])
-                + FGVCModel.apply_rule(model.single(crops), model.inference_rules["raw"])).numpy()
+        want = (model.combine(raw, "raw") + model.combine(model.single(crops), "raw")).numpy()
     got = _run_tflite(cmal["out"] / "model_fp32.tflite", np.ascontiguousarray(val.images))  # uint8 NHWC input
     np.testing.assert_allclose(got, softmax(want), rtol=1e-3, atol=1e-3)  # the TFLite graph ends in a softmax
 

@@ -195,12 +195,11 @@ class _Table(nn.Module):
 
     inference_rules = {"twice": ["head", "head"]}
 
-    def forward(self, idx):
+    def forward_heads(self, idx):
         return {"head": LOGITS[idx.view(-1).long()]}
 
-    @staticmethod
-    def apply_rule(outputs, heads):
-        return sum(outputs[h] for h in heads)
+    def combine(self, outputs, rule):
+        return sum(outputs[h] for h in self.inference_rules[rule])
 
 
 def test_top1_counts_only_the_first_prediction():
@@ -266,10 +265,10 @@ def test_training_config_sizes_reach_the_checkpoint(tiny_checkpoints, tiny_folde
     """--img-size 32 --resize 36 (conftest.tiny_config) is what the checkpoint records; without
     --resize it is round(32 * 8 / 7) = 37."""
     from conftest import tiny_config
-    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.models.load import read_checkpoint
     from fgvc_mobile.train.trainer import preprocess_for
 
-    pre = load_checkpoint(tiny_checkpoints["baseline"])["preprocess"]
+    pre = read_checkpoint(tiny_checkpoints["baseline"])["preprocess"]
     assert (pre["input_size"], pre["resize"]) == (32, [36, 36])
     no_resize = preprocess_for(tiny_config(tiny_folder, tmp_path, resize=None)).to_dict()
     assert (no_resize["input_size"], no_resize["resize"]) == (32, [37, 37])

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 
 
 def test_two_process_ddp_run(tiny_folder, tmp_path):
@@ -19,7 +19,7 @@ def test_two_process_ddp_run(tiny_folder, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    ckpt = load_checkpoint(out / "last.pt")
+    ckpt = read_checkpoint(out / "last.pt")
     assert ckpt["epoch"] == 2
     # 24 training images less the 3 held out for validation = 21; 10 per rank // batch 4 = 2 steps x 2 epochs
     assert ckpt["scheduler"]["last_epoch"] == 4

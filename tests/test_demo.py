@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fgvc_mobile.cli import main
 from fgvc_mobile.commands.demo import int8_agreement, summary
-from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
+from fgvc_mobile.models.load import load_trained, read_checkpoint
 
 TINY = ["--epochs", "1", "--finetune-epochs", "1", "--classes", "3", "--train-per-class", "12",
         "--test-per-class", "2", "--img-size", "32", "--skip-export"]
@@ -20,9 +20,9 @@ def test_tiny_demo_trains_from_scratch_then_from_the_baseline_backbone(tmp_path,
     out = capsys.readouterr().out
     assert rc == 0
     runs = tmp_path / "demo" / "runs"
-    baseline = load_checkpoint(runs / "baseline" / "best.pt")
+    baseline = read_checkpoint(runs / "baseline" / "best.pt")
     assert baseline["pretrained"] == {"source": "none", "weights": None, "sha256": None}
-    rmg, meta = load_checkpoint_model(runs / "rmg-pmsi" / "best.pt")
+    meta = load_trained(runs / "rmg-pmsi" / "best.pt").meta
     assert meta["pretrained"]["source"] == str(runs / "baseline" / "best.pt")
     assert meta["pretrained"]["weights"] == "checkpoint:best.pt (baseline)"
     assert meta["model_kwargs"]["smooth"] == "dwsep"  # the phone preset's heads

@@ -59,7 +59,7 @@ def _x(n=3, seed=2):
 def test_pmsi_deploy_equals_training_output(pmsi, rule):
     x = _x()
     with torch.no_grad():
-        expected = pmsi.apply_rule(pmsi(x), pmsi.inference_rules[rule])
+        expected = pmsi.combine(pmsi.forward_heads(x), rule)
         exact = DeployModel(pmsi, rule, fold_bn=False, rewrite_elu=False, input_size=SIZE)(x)
         folded = DeployModel(pmsi, rule, input_size=SIZE)(x)
     assert torch.equal(exact, expected)  # same ops, same order: bit-identical
@@ -117,7 +117,7 @@ def test_training_model_is_not_mutated(pmsi):
 
 
 class _NoHook(FGVCModel):
-    """A model without deploy_forward: forward computes an aux head the default rule does not use."""
+    """A model with the default forward_rule: forward_heads computes an aux head the default rule does not use."""
 
     inference_rules = {"main": ("main",), "both": ("main", "aux_extra")}
 
@@ -126,7 +126,7 @@ class _NoHook(FGVCModel):
         self.head = nn.Sequential(nn.Linear(self.backbone.num_features, 8), nn.BatchNorm1d(8), nn.Linear(8, 4))
         self.aux_extra = nn.Linear(self.backbone.num_features, 4)
 
-    def forward(self, x):
+    def forward_heads(self, x):
         f = self.backbone(x)[-1].mean(dim=(2, 3))
         return {"main": self.head(f), "aux_extra": self.aux_extra(f)}
 
@@ -139,7 +139,7 @@ def test_generic_fallback_sums_the_rule_heads():
         out = model(x)
         for rule, heads in model.inference_rules.items():
             got = DeployModel(model, rule, input_size=SIZE)(x)
-            assert torch.allclose(got, model.apply_rule(out, heads), rtol=1e-4, atol=1e-5)
+            assert torch.allclose(got, sum(out[h] for h in heads), rtol=1e-4, atol=1e-5)
 
 
 def test_fold_batchnorm_before_linear_is_exact_enough():
@@ -181,7 +181,7 @@ def test_two_pass_cmal_is_one_deploy_graph_with_both_passes():
     for rule, passes in (("fusion", 2), ("raw", 1), ("concat", 1)):
         deploy = DeployModel(model, rule, input_size=SIZE)
         with torch.no_grad():
-            want = FGVCModel.apply_rule(model(x), model.inference_rules[rule])
+            want = model.combine(model.forward_heads(x), rule)
             torch.testing.assert_close(deploy(x), want, atol=1e-4, rtol=1e-4)
         info = pipeline_info(deploy)
         assert (info["graphs"], info["backbone_passes"]) == (1, passes)

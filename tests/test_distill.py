@@ -14,7 +14,7 @@ from fgvc_mobile.methods import get_method
 from fgvc_mobile.methods.distill import distill_loss, kd_loss
 from fgvc_mobile.models.complexity import count_params
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2
-from fgvc_mobile.train.checkpoint import load_checkpoint, load_checkpoint_model
+from fgvc_mobile.models.load import load_trained, read_checkpoint
 from fgvc_mobile.train.trainer import fit
 
 from conftest import make_image_folder, tiny_config
@@ -78,7 +78,7 @@ def test_setup_freezes_teacher_and_can_initialise_student_backbone(teacher, tiny
     teacher_path = teacher
     cfg = tiny_config(tiny_folder, tmp_path, method="distill", model={}, distill={"teacher": str(teacher_path)},
                       method_options={"init_from_teacher": True})
-    classes = load_checkpoint(teacher_path)["classes"]
+    classes = read_checkpoint(teacher_path)["classes"]
     student = recipe.build_model(len(classes))
     state = recipe.setup(student, cfg, torch.device("cpu"), list(classes))
     teacher = state["teacher"]
@@ -99,7 +99,8 @@ def test_one_epoch_student_is_a_plain_mobilenetv2(teacher, tiny_folder, tmp_path
     m = result["metrics"]
     assert math.isfinite(m["loss/distill"]) and math.isfinite(m["loss/distill_r1"])
 
-    model, meta = load_checkpoint_model(tmp_path / "best.pt")
+    loaded = load_trained(tmp_path / "best.pt")
+    model, meta = loaded.model, loaded.meta
     assert meta["method"] == "distill" and meta["config"]["distill"]["teacher"] == str(teacher_path)
     assert type(model) is BaselineMobileNetV2
     fresh = BaselineMobileNetV2(len(meta["classes"]))
@@ -112,7 +113,7 @@ def test_student_deploy_graph_is_the_baselines(teacher, tiny_folder, tmp_path):
     cfg = tiny_config(tiny_folder, tmp_path, method="distill", model={},
                       distill={"teacher": str(teacher)}, max_steps_per_epoch=1)
     fit(cfg, show_progress=False)
-    student, _ = load_checkpoint_model(tmp_path / "last.pt")
+    student = load_trained(tmp_path / "last.pt").model
     baseline = BaselineMobileNetV2(len(student.classifier.bias)).eval()
     g_student, g_base = deploy.DeployModel(student, input_size=32), deploy.DeployModel(baseline, input_size=32)
     assert type(g_student.net) is BaselineMobileNetV2 and g_student.rule == "classifier"

@@ -3,7 +3,7 @@
 import pytest
 
 from fgvc_mobile.data.synthetic import make_synthetic
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.models.load import load_trained
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.trainer import fit
 
@@ -37,5 +37,6 @@ def test_synthetic_training_beats_chance(method, tmp_path_factory):
     # the position-seeded draws (train/determinism.py) seeds 0-2 give 37.5-42.5 (baseline) here.
     assert result["best"]["value"] >= 1.4 * chance, result["history"]
     # the checkpoint reloads to a model that gives the same accuracy on the same data
-    model, meta = load_checkpoint_model(out / "best.pt")
+    loaded = load_trained(out / "best.pt")
+    model, meta = loaded.model, loaded.meta
     assert meta["classes"] == sorted(meta["classes"]) and len(meta["classes"]) == CLASSES

@@ -26,7 +26,7 @@ from fgvc_mobile.export.manifest import validate_manifest
 from fgvc_mobile.export.metadata import LABELS_KEY, MANIFEST_KEY, read_metadata
 from fgvc_mobile.export.contract import softmax
 from fgvc_mobile.export.formats import FORMATS
-from fgvc_mobile.train.checkpoint import file_sha256, load_checkpoint_model
+from fgvc_mobile.models.load import file_sha256, load_trained
 
 ARTIFACTS = ["model_fp32.onnx", "model_int8.onnx", "model_fp32.tflite", "model_int8.tflite",
              "model_fp16.mlpackage", "model_int8w.mlpackage", "model_w8a8.mlpackage"]
@@ -40,7 +40,8 @@ def trained(tmp_path_factory):
     data = make_image_folder(tmp_path_factory.mktemp("colours"), classes=3, train=16, test=8, seed=3)
     run = tmp_path_factory.mktemp("run")
     fit(tiny_config(data, run, epochs=6, batch_size=8, lr=0.02), show_progress=False)
-    model, meta = load_checkpoint_model(run / "best.pt")
+    loaded = load_trained(run / "best.pt")
+    model, meta = loaded.model, loaded.meta
     pre = PreprocessConfig.from_dict(meta["preprocess"])
     val = validation_set(meta["data"]["spec"], meta["classes"], pre, None)
     ref = reference_logits(DeployModel(model, input_size=pre.input_size), val.images, pre)

@@ -18,7 +18,7 @@ from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.data.transforms import build_transform
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import get_method
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.models.load import load_trained
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.engine import evaluate
 from fgvc_mobile.train.trainer import fit
@@ -64,7 +64,8 @@ def test_one_epoch_checkpoint_metrics_and_round_trip(method, folder, tmp_path):
     for step in recipe.step_names(recipe.resolve_options(cfg.method_options)):
         assert math.isfinite(metrics[f"loss/{step}"])
 
-    model, meta = load_checkpoint_model(tmp_path / "best.pt")
+    loaded = load_trained(tmp_path / "best.pt")
+    model, meta = loaded.model, loaded.meta
     assert meta["method"] == method and not model.training
     for rule in model.inference_rules:
         assert 0.0 <= metrics[f"top1/{rule}"] <= 100.0  # the validation split's

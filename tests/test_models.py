@@ -29,7 +29,7 @@ def test_pmsi_named_logits_and_rules():
     assert set(out) == {"aux_stage1", "aux_stage2", "aux_stage3", "concat"}
     assert all(v.shape == (2, 7) for v in out.values())
     assert m.default_rule == "concat"
-    combined = m.apply_rule(out, m.inference_rules["combined"])
+    combined = m.combine(out, "combined")
     assert torch.allclose(combined, sum(out.values()))
 
 
@@ -89,10 +89,10 @@ def _tv_state(width):
 
 def test_pretrained_from_an_fgvc_checkpoint_takes_its_backbone_only(tiny_checkpoints, tmp_path):
     """--pretrained best.pt: light heads can start from the backbone a full RMG-PMSI run trained."""
-    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.models.load import read_checkpoint
 
     ckpt = tiny_checkpoints["rmg-pmsi"]
-    state = load_checkpoint(ckpt)["model"]
+    state = read_checkpoint(ckpt)["model"]
     model = PMSIModel(3, feature_size=8, descriptor=16, smooth="dwsep", tap_stride=[2, 2, 1])
     heads_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("backbone.")}
     assert load_pretrained(model.backbone, str(ckpt)) == "checkpoint:best.pt (rmg-pmsi)"
@@ -103,7 +103,7 @@ def test_pretrained_from_an_fgvc_checkpoint_takes_its_backbone_only(tiny_checkpo
             assert torch.equal(v, heads_before[k]), f"{k}: heads must not be touched"
     with pytest.raises(FGVCError, match="shape mismatch"):
         load_pretrained(MobileNetV2Taps(width_mult=0.5), str(ckpt))
-    hollow = load_checkpoint(ckpt)
+    hollow = read_checkpoint(ckpt)
     hollow["model"] = {k: v for k, v in state.items() if not k.startswith("backbone.stages.2")}
     torch.save(hollow, tmp_path / "hollow.pt")
     with pytest.raises(FGVCError, match="hollow.pt: not a checkpoint with a tapped MobileNetV2 backbone"):

@@ -11,7 +11,7 @@ from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.complexity import count_params
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2, PMSIModel
 from fgvc_mobile.models.presets import MAC_BUDGET, PHONE_PRESET, PMSI_HEAD_PRESETS, deploy_cost
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.models.load import load_trained
 from fgvc_mobile.train.trainer import fit
 
 from conftest import tiny_config
@@ -71,7 +71,8 @@ def test_checkpoint_of_a_preset_run_stores_plain_kwargs(tiny_folder, tmp_path):
     cfg = tiny_config(tiny_folder, tmp_path, model={"preset": "tiny", "feature_size": 8, "descriptor": 16},
                       max_steps_per_epoch=1)
     fit(cfg, show_progress=False)
-    model, meta = load_checkpoint_model(tmp_path / "last.pt")
+    loaded = load_trained(tmp_path / "last.pt")
+    model, meta = loaded.model, loaded.meta
     assert "preset" not in meta["model_kwargs"] and meta["config"]["model"]["preset"] == "tiny"
     assert list(meta["model_kwargs"]["tap_stride"]) == PMSI_HEAD_PRESETS["tiny"]["tap_stride"]
     dw = model.smooth[0][3]  # the depthwise 3x3 of tap S1, strided by the preset

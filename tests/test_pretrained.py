@@ -10,7 +10,7 @@ import torch
 from torchvision.models import mobilenet_v2
 
 from fgvc_mobile.cli import main
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.pretrained import describe, imagenet_cache_file
 
@@ -55,7 +55,7 @@ def test_cached_imagenet_weights_are_used_offline_and_recorded(offline_hub, tiny
     torch.save(mobilenet_v2(weights=None).state_dict(), cached)  # stands in for the real download
     rc = main(["train", "--data", f"folder:{tiny_folder}", "--out", str(tmp_path / "run"), *TRAIN])
     assert rc == 0, capsys.readouterr().err
-    record = load_checkpoint(tmp_path / "run" / "best.pt")["pretrained"]
+    record = read_checkpoint(tmp_path / "run" / "best.pt")["pretrained"]
     assert record == {"source": "imagenet", "weights": "torchvision:IMAGENET1K_V1", "sha256": _sha256(offline_hub / cached)}
     rc = main(["eval", "--checkpoint", str(tmp_path / "run" / "best.pt"), "--data", f"folder:{tiny_folder}",
                "--workers", "0"])
@@ -68,11 +68,11 @@ def test_a_file_and_none_are_recorded(tiny_folder, tmp_path, capsys):
     torch.save(mobilenet_v2(weights=None).state_dict(), weights)
     assert main(["train", "--data", f"folder:{tiny_folder}", "--out", str(tmp_path / "a"), *TRAIN,
                  "--pretrained", str(weights)]) == 0
-    assert load_checkpoint(tmp_path / "a" / "best.pt")["pretrained"] == {
+    assert read_checkpoint(tmp_path / "a" / "best.pt")["pretrained"] == {
         "source": str(weights), "weights": "file:mine.pth", "sha256": _sha256(weights)}
     assert main(["train", "--data", f"folder:{tiny_folder}", "--out", str(tmp_path / "b"), *TRAIN,
                  "--pretrained", "none"]) == 0
-    record = load_checkpoint(tmp_path / "b" / "best.pt")["pretrained"]
+    record = read_checkpoint(tmp_path / "b" / "best.pt")["pretrained"]
     assert record == {"source": "none", "weights": None, "sha256": None}
     capsys.readouterr()
     assert main(["eval", "--checkpoint", str(tmp_path / "b" / "best.pt"), "--data", f"folder:{tiny_folder}",

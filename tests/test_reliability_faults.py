@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from conftest import make_image_folder
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 from reliability_fixtures import (  # noqa: F401
     cli, files_lost, one_line_error, record, rel_checkpoint, rel_data, rel_dist, remount_read_only, snapshot, tmpfs,
 )
@@ -52,14 +52,14 @@ def _finish(proc: subprocess.Popen, timeout: float = 600) -> tuple[int, str]:
 
 def _epoch_of(path: Path) -> int:
     try:
-        return load_checkpoint(path)["epoch"]
+        return read_checkpoint(path)["epoch"]
     except Exception:  # not written yet
         return -1
 
 
 def _same_run(a: Path, b: Path, why: str) -> None:
     """Bit-identical weights and identical metrics (timings aside) of two runs' last.pt."""
-    ca, cb = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
+    ca, cb = read_checkpoint(a / "last.pt"), read_checkpoint(b / "last.pt")
     assert ca["epoch"] == cb["epoch"] == EPOCHS, why
     for k in ca["model"]:
         assert torch.equal(ca["model"][k], cb["model"][k]), f"{k} differs ({why})"
@@ -116,7 +116,7 @@ def test_ctrl_c_writes_a_resumable_checkpoint(tmp_path, fault_data, uninterrupte
     record("faults", faults_injected=1, files_checked=1, files_lost=int(_epoch_of(out / "last.pt") < 0))
     assert rc == 130 and "Traceback" not in err, err[-2000:]
     assert err.rstrip().endswith("interrupted")
-    ckpt = load_checkpoint(out / "last.pt")
+    ckpt = read_checkpoint(out / "last.pt")
     assert (ckpt["epoch"], ckpt["batches_done"]) == expect  # Ctrl-C lets the batch it lands in finish
     rc, err = _finish(_train("--resume", out / "last.pt"))
     assert rc == 0, err[-2000:]

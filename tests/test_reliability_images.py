@@ -20,7 +20,7 @@ from PIL import Image
 from conftest import make_image_folder
 from fgvc_mobile.data.dataset import ImageListDataset
 from fgvc_mobile.data.transforms import build_transform
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 from reliability_files import bad_images, odd_but_valid_images, pattern, with_exif_orientation
 from reliability_fixtures import cli, one_line_error, record, rel_checkpoint, rel_data, rel_dist  # noqa: F401
 
@@ -59,7 +59,7 @@ def test_skip_bad_trains_on_every_readable_image(capsys, caplog, tmp_path, messy
     rc, _, err = cli(capsys, "train", "--data", f"folder:{root}", "--out", tmp_path / "run", "--workers", "0",
                      "--skip-bad", *TINY_TRAIN)
     assert rc == 0, err
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
     n_train_files = sum(1 for p in (root / "train").rglob("*") if p.is_file())
     n_test_files = sum(1 for p in (root / "test").rglob("*") if p.is_file())
     bad_train = [p for k, p in bad.items() if k.startswith("train/")]
@@ -110,7 +110,7 @@ def test_skip_bad_exports_without_the_unreadable_images_and_counts_them(capsys, 
     from fgvc_mobile.export.calibration import calibration_set, validation_set
 
     root, _, bad = messy
-    ckpt = load_checkpoint(rel_checkpoint)
+    ckpt = read_checkpoint(rel_checkpoint)
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
     calib = calibration_set(f"folder:{root}", ckpt["classes"], pre, 0, skip_bad=True)
     val = validation_set(f"folder:{root}", ckpt["classes"], pre, 0, skip_bad=True)
@@ -140,7 +140,7 @@ def test_calibration_and_validation_sets_take_odd_images(tmp_path, rel_checkpoin
     for split, n in (("train", 8), ("test", 1)):
         for c, colour in enumerate([(200, 40, 40), (40, 200, 40), (40, 40, 200)]):
             odd_but_valid_images(root / split / f"class_{c}", seed=c, colour=colour)
-    ckpt = load_checkpoint(rel_checkpoint)
+    ckpt = read_checkpoint(rel_checkpoint)
     pre = PreprocessConfig.from_dict(ckpt["preprocess"])
     calib = calibration_set(f"folder:{root}", ckpt["classes"], pre, 0)
     val = validation_set(f"folder:{root}", ckpt["classes"], pre, 0)

@@ -18,7 +18,7 @@ import torch
 from conftest import TINY_PMSI, make_image_folder, tiny_config
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import get_method
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.train.trainer import fit
 from reliability_fixtures import one_line_error
 
@@ -37,7 +37,7 @@ def _untimed(row: dict) -> dict:
 
 def assert_same_run(a, b, why: str = "") -> None:
     """Bit-identical weights, optimizer and scheduler states; identical metrics (timings aside)."""
-    ca, cb = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
+    ca, cb = read_checkpoint(a / "last.pt"), read_checkpoint(b / "last.pt")
     assert ca["epoch"] == cb["epoch"] == EPOCHS, why
     assert ca["model"].keys() == cb["model"].keys()
     for k in ca["model"]:
@@ -122,7 +122,7 @@ def test_stop_at_an_epoch_boundary_then_resume(monkeypatch, tmp_path, data, unin
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(_cfg(data, out, workers=workers), show_progress=False)
     monkeypatch.setattr(trainer, "train_one_epoch", real)
-    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+    assert read_checkpoint(out / "last.pt")["epoch"] == 1
     fit(_cfg(data, out, workers=workers, resume=str(out / "last.pt")), show_progress=False)
     assert_same_run(uninterrupted, out, f"(stopped after epoch 1, {workers} workers)")
 
@@ -135,7 +135,7 @@ def test_ctrl_c_mid_epoch_then_resume(monkeypatch, tmp_path, data, uninterrupted
     with pytest.raises(KeyboardInterrupt):
         fit(_cfg(data, out, workers=workers), show_progress=False)
     monkeypatch.undo()
-    ckpt = load_checkpoint(out / "last.pt")
+    ckpt = read_checkpoint(out / "last.pt")
     assert (ckpt["epoch"], ckpt["batches_done"]) == (epoch, batch + 1)  # the batch it landed in finished
     assert ckpt["epoch_progress"]["batches"] == batch + 1
     fit(_cfg(data, out, workers=workers, resume=str(out / "last.pt")), show_progress=False)
@@ -191,7 +191,7 @@ def test_cli_resume_accepts_the_same_settings_typed_again(capsys, tmp_path, one_
                      f"folder:{data}", "--model", '{"feature_size": 16, "descriptor": 32, "width_mult": 0.35}',
                      "--epochs", 2, "--workers", 0)
     assert rc == 0, err
-    assert load_checkpoint(tmp_path / "last.pt")["epoch"] == 2
+    assert read_checkpoint(tmp_path / "last.pt")["epoch"] == 2
 
 
 def test_fit_resume_refuses_another_method_or_model(tmp_path, one_epoch, data):
@@ -206,7 +206,7 @@ def test_resume_refuses_data_that_changed_under_the_run(tmp_path, one_epoch, dat
     grown = tmp_path / "grown"
     shutil.copytree(data, grown)
     shutil.copy(next((grown / "train" / "class_0").iterdir()), grown / "train" / "class_0" / "extra.png")
-    ckpt = load_checkpoint(one_epoch)
+    ckpt = read_checkpoint(one_epoch)
     cfg = tiny_config(grown, tmp_path / "run", epochs=2, model=dict(MODEL))
     from fgvc_mobile.train.trainer import _compatible_resume
 

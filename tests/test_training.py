@@ -8,7 +8,7 @@ import torch
 
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.train.trainer import _lr_lambda, fit
 
 from conftest import TINY_PMSI, tiny_config
@@ -77,7 +77,7 @@ def test_frozen_backbone_is_not_stepped(tiny_folder, tmp_path):
 
     torch.manual_seed(0)
     fit(cfg, show_progress=False)
-    ckpt = load_checkpoint(tmp_path / "run" / "last.pt")
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
     # same initialisation again: fit seeds everything from cfg.seed before building the model
     from fgvc_mobile.train.trainer import seed_everything
 
@@ -111,10 +111,10 @@ def test_resume_after_stop_is_bit_exact(tiny_folder, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="simulated crash"):
         fit(tiny_config(tiny_folder, stopped, epochs=2), show_progress=False)
     monkeypatch.setattr(trainer, "train_one_epoch", real_train)
-    assert load_checkpoint(stopped / "last.pt")["epoch"] == 1
+    assert read_checkpoint(stopped / "last.pt")["epoch"] == 1
     fit(tiny_config(tiny_folder, stopped, epochs=2, resume=str(stopped / "last.pt")), show_progress=False)
 
-    a, b = load_checkpoint(full / "last.pt"), load_checkpoint(stopped / "last.pt")
+    a, b = read_checkpoint(full / "last.pt"), read_checkpoint(stopped / "last.pt")
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert a["history"][-1]["top1/concat"] == b["history"][-1]["top1/concat"]
@@ -135,11 +135,11 @@ def test_interrupt_writes_resumable_checkpoint(tiny_folder, tmp_path, monkeypatc
     monkeypatch.setattr(type(recipe), "training_steps", interrupt_on_third_batch)
     with pytest.raises(KeyboardInterrupt):
         fit(tiny_config(tiny_folder, tmp_path / "r", epochs=1), show_progress=False)
-    ckpt = load_checkpoint(tmp_path / "r" / "last.pt")
+    ckpt = read_checkpoint(tmp_path / "r" / "last.pt")
     assert ckpt["epoch"] == 0 and ckpt["batches_done"] == 2
     monkeypatch.setattr(type(recipe), "training_steps", orig)
     fit(tiny_config(tiny_folder, tmp_path / "r", epochs=1, resume=str(tmp_path / "r" / "last.pt")), show_progress=False)
-    assert load_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 1
+    assert read_checkpoint(tmp_path / "r" / "last.pt")["epoch"] == 1
 
 
 def test_resume_refuses_other_method(tiny_folder, tmp_path):
@@ -150,7 +150,7 @@ def test_resume_refuses_other_method(tiny_folder, tmp_path):
         cfg_dict = cfg.to_dict()
         from fgvc_mobile.train import trainer
 
-        ckpt = load_checkpoint(tmp_path / "r" / "last.pt")
+        ckpt = read_checkpoint(tmp_path / "r" / "last.pt")
         trainer._compatible_resume(type(cfg)(**cfg_dict), ckpt, ckpt["classes"])
 
 

@@ -47,7 +47,7 @@ def test_every_rule_deploys_equal_to_the_training_model(twin):
     out = twin(x)
     assert set(out) == {f"{p}{h}" for p in ("", "twin_") for h in ("aux_stage1", "aux_stage2", "aux_stage3", "concat")}
     for rule, heads in twin.inference_rules.items():
-        ref = twin.apply_rule(out, heads)
+        ref = sum(out[h] for h in heads)
         torch.testing.assert_close(DeployModel(twin, rule, input_size=SIZE)(x), ref, atol=1e-4, rtol=1e-4)
 
 
@@ -95,14 +95,15 @@ def test_each_phase_trains_the_twin_classifier_of_that_phase():
 
 
 def test_a_twin_run_trains_selects_and_exports_the_twin(tiny_folder, tmp_path):
-    from fgvc_mobile.train.checkpoint import load_checkpoint_model
+    from fgvc_mobile.models.load import load_trained
     from fgvc_mobile.train.trainer import fit
 
     run = tmp_path / "twin"
     fit(tiny_config(tiny_folder, run, max_steps_per_epoch=2,
                     model={"feature_size": 16, "descriptor": 32, "twin": {"feature_size": 8, "descriptor": 16}}),
         show_progress=False)
-    model, meta = load_checkpoint_model(run / "best.pt")
+    loaded = load_trained(run / "best.pt")
+    model, meta = loaded.model, loaded.meta
     assert meta["best"]["metric"] == "top1/twin_concat"
     assert meta["model_kwargs"]["twin"]["feature_size"] == 8
     assert {"top1/twin_concat", "top1/twin_combined", "top1/concat", "top1/combined"} <= set(meta["history"][-1])

@@ -15,7 +15,7 @@ from fgvc_mobile.data.transforms import TrainAugment, build_transform
 from fgvc_mobile.data.validation import carve_validation, with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.train import trainer
-from fgvc_mobile.train.checkpoint import load_checkpoint
+from fgvc_mobile.models.load import read_checkpoint
 
 from conftest import make_image_folder, tiny_config
 
@@ -95,7 +95,7 @@ def test_best_is_selected_on_val_and_test_is_evaluated_once(tmp_path, tiny_folde
     result = trainer.fit(cfg, show_progress=False)
     # tiny folder: 3 classes x 8 train, 4 test; 8 * 0.25 = 2 val images per class
     assert seen == [6, 6, 12]  # val after each epoch, then test once
-    best = load_checkpoint(tmp_path / "run" / "best.pt")
+    best = read_checkpoint(tmp_path / "run" / "best.pt")
     assert best["best"]["split"] == "val" and best["data"]["n_val"] == 6 and best["data"]["n_train"] == 18
     assert best["data"]["val_split"] == {"source": "carved", "fraction": 0.25, "seed": 0, "n_val": 6}
     assert best["test_metrics"]["n_images"] == 12 and result["test"]["n_images"] == 12
@@ -106,7 +106,7 @@ def test_best_is_selected_on_val_and_test_is_evaluated_once(tmp_path, tiny_folde
 def test_ema_checkpoint_holds_averaged_and_raw_weights(tmp_path, tiny_folder):
     cfg = tiny_config(tiny_folder, tmp_path / "run", method="baseline", epochs=1, ema_decay=0.5)
     trainer.fit(cfg, show_progress=False)
-    last = load_checkpoint(tmp_path / "run" / "last.pt")
+    last = read_checkpoint(tmp_path / "run" / "last.pt")
     assert last["ema_n_averaged"] == 5  # one update per batch: 21 training images // batch 4
     key = "backbone.stages.0.0.0.weight"
     assert not torch.equal(last["model"][key], last["train_model"][key])
@@ -131,7 +131,7 @@ def test_ema_resume_is_exact(tmp_path, tiny_folder, monkeypatch):
     resumed = tiny_config(tiny_folder, tmp_path / "part", method="baseline", epochs=2, ema_decay=0.9,
                           resume=str(tmp_path / "part" / "last.pt"))
     trainer.fit(resumed, show_progress=False)
-    a, b = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
+    a, b = read_checkpoint(tmp_path / "full" / "last.pt"), read_checkpoint(tmp_path / "part" / "last.pt")
     for field in ("model", "train_model"):
         for k in a[field]:
             assert torch.equal(a[field][k], b[field][k]), (field, k)

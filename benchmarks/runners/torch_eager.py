@@ -1,8 +1,4 @@
-"""PyTorch eager adapter for a training checkpoint: the fp32 reference, on CPU or CUDA.
-
-The checkpoint loader belongs to the training package; it is imported lazily so that the
-harness still measures exported artifacts where it is missing.
-"""
+"""PyTorch eager adapter for a training checkpoint: the fp32 reference, on CPU or CUDA."""
 
 from __future__ import annotations
 
@@ -10,22 +6,13 @@ import numpy as np
 
 from fgvc_mobile.benchmarks.runners.base import Runner, Session
 from fgvc_mobile.data.preprocess import PreprocessConfig
-from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.contract import Contract
-
-
-def load_checkpoint_model(path):
-    """(model, meta) via ``fgvc_mobile.train.checkpoint``; a one-line error where it is absent."""
-    try:
-        from fgvc_mobile.train.checkpoint import load_checkpoint_model as _load
-    except ImportError as e:
-        raise FGVCError(f"{path}: cannot load checkpoints here (fgvc_mobile.train.checkpoint: {e})") from None
-    return _load(path)
+from fgvc_mobile.models.load import load_trained
 
 
 class TorchSession(Session):
-    def __init__(self, model, heads: tuple[str, ...], device: str, meta: dict, rule: str, prev_threads: int):
-        self.model, self.heads, self.device, self.meta, self.rule = model, heads, device, meta, rule
+    def __init__(self, model, device: str, meta: dict, rule: str, prev_threads: int):
+        self.model, self.device, self.meta, self.rule = model, device, meta, rule
         # the reference takes float32 NCHW normalised by the checkpoint's own preprocessing
         self.contract = Contract.reference(PreprocessConfig.from_dict(meta["preprocess"]))
         self._prev_threads = prev_threads
@@ -34,8 +21,7 @@ class TorchSession(Session):
         import torch
 
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(x)).to(self.device))
-            logits = self.model.apply_rule(out, self.heads) if isinstance(out, dict) else out
+            logits = self.model.forward_rule(torch.from_numpy(np.ascontiguousarray(x)).to(self.device), self.rule)
             return self.contract.decode(logits.float().cpu().numpy())
 
     def close(self) -> None:
@@ -67,12 +53,9 @@ class TorchEagerRunner(Runner):
 
         prev = torch.get_num_threads()
         torch.set_num_threads(int(threads))
-        model, meta = load_checkpoint_model(path)
-        rules = getattr(model, "inference_rules", {}) or {}
-        rule = self.rule if self.rule in rules else (getattr(model, "default_rule", None) if rules else None)
-        heads = tuple(rules[rule]) if rule else ()
-        model = model.eval().to(self.device)
-        return TorchSession(model, heads, self.device, meta, rule, prev)
+        trained = load_trained(path)
+        rule = self.rule if self.rule in trained.rules else trained.default_rule
+        return TorchSession(trained.model.to(self.device), self.device, trained.meta, rule, prev)
 
 
 def count_complexity(model, input_size: int) -> tuple[int | None, int | None]:

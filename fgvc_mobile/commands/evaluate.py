@@ -10,11 +10,10 @@ from torch.utils.data import DataLoader
 
 from fgvc_mobile.data.dataset import ImageListDataset
 from fgvc_mobile.data.layouts import load_splits
-from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.data.transforms import build_transform
 from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.train.checkpoint import load_checkpoint_model
+from fgvc_mobile.models.load import load_trained
 from fgvc_mobile.train.engine import evaluate
 from fgvc_mobile.train.pretrained import describe
 from fgvc_mobile.train.trainer import pick_device
@@ -49,21 +48,21 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    model, meta = load_checkpoint_model(args.checkpoint)
+    trained = load_trained(args.checkpoint)
+    model, meta = trained.model, trained.meta
     splits = load_splits(args.data)
     if args.split != "test":  # the same carve as training, so val is the split best.pt was selected on
         record = (meta.get("data") or {}).get("val_split") or {}
         splits, _ = with_validation(splits, record.get("fraction"), record.get("seed", 0))
-    if list(splits.classes) != list(meta["classes"]):
+    if list(splits.classes) != list(trained.labels):
         raise FGVCError(
-            f"--data {args.data}: its {len(splits.classes)} classes differ from the checkpoint's {len(meta['classes'])}"
+            f"--data {args.data}: its {len(splits.classes)} classes differ from the checkpoint's {len(trained.labels)}"
         )
     device = pick_device(args.device)
-    pre = PreprocessConfig.from_dict(meta["preprocess"])
-    ds = ImageListDataset(splits.split(args.split), build_transform(pre, train=False))
+    ds = ImageListDataset(splits.split(args.split), build_transform(trained.preprocess, train=False))
     metrics = evaluate(model.to(device), DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device)
     selected = (meta.get("best") or {}).get("split", "test (a checkpoint from before validation splits)")
-    print(f"{meta['method']} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images); "
+    print(f"{trained.method} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images); "
           f"epoch selected on {selected}")
     print(f"started from: {describe(meta.get('pretrained'))}")
     print(f"{'head / rule':<16}{'top-1':>8}{'top-5':>8}")
@@ -74,7 +73,7 @@ def run(args) -> int:
         from fgvc_mobile.diagnostics import eval_diagnostics
 
         eval_diagnostics(model, DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device,
-                         list(meta["classes"]), args.diagnostics, title=f"{meta['method']} {args.split}")
+                         list(trained.labels), args.diagnostics, title=f"{trained.method} {args.split}")
     if args.json:
         from fgvc_mobile.serialization import atomic_write_json
 

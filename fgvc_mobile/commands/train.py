@@ -96,11 +96,11 @@ def _resume_config(args, overrides: dict):
     10-epoch run in runs/exp.
     """
     from fgvc_mobile.errors import FGVCError
-    from fgvc_mobile.train.checkpoint import load_checkpoint
+    from fgvc_mobile.models.load import read_checkpoint
     from fgvc_mobile.train.config import TrainConfig
     from fgvc_mobile.train.resume import refuse_changes
 
-    saved = load_checkpoint(args.resume).get("config")
+    saved = read_checkpoint(args.resume).get("config")
     if not isinstance(saved, dict):
         raise FGVCError(f"--resume {args.resume}: the checkpoint records no training config")
     typed = {k: v for k, v in overrides.items() if v is not None and k != "resume"}

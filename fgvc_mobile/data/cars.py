@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgvc_mobile.data.layouts import DataSplits, inside_root, register_reader
+from fgvc_mobile.data.readers import DataSplits, inside_root, register_reader
 from fgvc_mobile.errors import FGVCError
 
 TEST_LABELS = "cars_test_annos_withlabels.mat"

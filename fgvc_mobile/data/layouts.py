@@ -14,78 +14,13 @@ import csv
 import inspect
 import os
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
+from fgvc_mobile.data import cars, synthetic  # noqa: F401  (their readers register on import)
+from fgvc_mobile.data.readers import GENERATED, READERS, SPLITS, DataSplits, inside_root, register_reader
 from fgvc_mobile.errors import FGVCError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-@dataclass
-class DataSplits:
-    """Samples (absolute path, class index) per split, and the class names in index order.
-
-    ``val`` is the layout's official validation split (FGVC-Aircraft's ``val``, a ``val/`` folder
-    beside ``train/`` and ``test/``, CSV rows tagged ``val``), empty where it has none: training
-    then carves one from ``train`` (:mod:`fgvc_mobile.data.validation`).
-    """
-
-    classes: list[str]
-    train: list[tuple[str, int]]
-    test: list[tuple[str, int]]
-    root: str = ""
-    kind: str = ""
-    extra: dict = field(default_factory=dict)
-    val: list[tuple[str, int]] = field(default_factory=list)
-
-    def split(self, name: str) -> list[tuple[str, int]]:
-        if name not in SPLITS:
-            raise FGVCError(f"unknown split {name!r}: use one of {', '.join(SPLITS)}")
-        return getattr(self, name)
-
-    def check(self) -> "DataSplits":
-        if not self.classes:
-            raise FGVCError(f"{self.kind}:{self.root}: no classes found")
-        n = len(self.classes)
-        for split in SPLITS:
-            for path, label in self.split(split):
-                if not 0 <= label < n:
-                    raise FGVCError(f"{path}: label {label} outside 0..{n - 1}")
-        return self
-
-
-SPLITS = ("train", "val", "test")
-READERS: dict[str, Callable[..., DataSplits]] = {}
-
-
-GENERATED: set[str] = set()  # kinds whose PATH is written by the reader, so need not exist yet
-
-
-def register_reader(kind: str, generates: bool = False):
-    def deco(fn):
-        READERS[kind] = fn
-        if generates:
-            GENERATED.add(kind)
-        return fn
-
-    return deco
-
-
-def inside_root(root: str | os.PathLike, rel: str, index_file: str | os.PathLike) -> str:
-    """Join ``rel`` to ``root``; refuse index entries that escape the data root.
-
-    The check is lexical (``..`` and absolute paths elsewhere are refused) so that a data root
-    whose image folder is a symlink to another disk still works.
-    """
-    if "\0" in rel:
-        raise FGVCError(f"{index_file}: entry {rel[:80]!r} contains a NUL byte")
-    root_p = os.path.abspath(root)
-    p = os.path.normpath(os.path.join(root_p, rel))
-    if p != root_p and not p.startswith(root_p.rstrip(os.sep) + os.sep):
-        raise FGVCError(f"{index_file}: entry {rel!r} points outside the data root {root_p}")
-    return p
 
 
 def _open_text(path: Path):
@@ -334,6 +269,3 @@ def load_splits(spec: str) -> DataSplits:
     return reader(path, **options)
 
 
-# Readers that live in their own modules register themselves on import.
-from fgvc_mobile.data import cars as _cars  # noqa: E402,F401
-from fgvc_mobile.data import synthetic as _synthetic  # noqa: E402,F401

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from fgvc_mobile.data.layouts import DataSplits, register_reader
+from fgvc_mobile.data.readers import DataSplits, register_reader
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import atomic_path, atomic_write_json
 

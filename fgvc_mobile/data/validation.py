@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from fgvc_mobile.data.layouts import DataSplits
+from fgvc_mobile.data.readers import DataSplits
 from fgvc_mobile.errors import FGVCError
 
 #: fraction of each class's training images held out where the layout has no validation split

@@ -16,6 +16,7 @@ from torch import nn
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.losses import make_criterion
 from fgvc_mobile.models.fgvc import FGVCModel
+from fgvc_mobile.models.registry import create_model
 
 
 @dataclass
@@ -40,6 +41,8 @@ class Recipe:
 
     name: str = ""
     description: str = ""
+    #: the model it trains, by its name in ``models/registry.py``
+    arch: str = ""
     #: default model keyword arguments (overridable per run via ``model`` options)
     model_defaults: dict = {}
     #: default method options (e.g. RMG levels); overridable via ``method_options``
@@ -50,7 +53,8 @@ class Recipe:
     soft_targets: bool = True
 
     def build_model(self, num_classes: int, **model_kwargs) -> FGVCModel:
-        raise NotImplementedError
+        """``arch`` with the recipe's model defaults under ``model_kwargs``."""
+        return create_model(self.arch, num_classes, self.resolve_model_kwargs(model_kwargs), f"--method {self.name}")
 
     def training_steps(
         self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, ctx: StepContext

@@ -22,6 +22,7 @@ from fgvc_mobile.models.regions import crop_resize, mask_box
 @register
 class CMAL(Recipe):
     name = "cmal"
+    arch = "mobilenetv2-cmal"
     description = (
         "CMAL-Net (Liu et al. 2023): experts on S1/S2/S3, CAM attention regions as mutual data augmentation, "
         "5 steps per batch, raw + attention-region fusion at test time (two passes)"
@@ -29,9 +30,6 @@ class CMAL(Recipe):
     # classifier "release": BN1d-FC-BN1d-ELU-FC as in the authors' code (the paper's bare FC diverges on
     # MobileNetV2, models/cmal.py); checkpoints that predate the option load with the bare FC
     model_defaults = {"width_mult": 1.0, "descriptor": 640, "threshold": 0.5, "classifier": "release", "hidden": 512}
-
-    def build_model(self, num_classes, **kw):
-        return CMALModel(num_classes, **self.resolve_model_kwargs(kw))
 
     def step_names(self, options):
         return ["expert3", "expert2", "expert1", "attention", "concat"]
@@ -50,7 +48,7 @@ class CMAL(Recipe):
         net = unwrap(model)
         n_exp = len(net.experts)
         with ctx.autocast():
-            out, maps = model(images, heads=RAW_HEADS, return_maps=True)
+            out, maps = model(images, heads=RAW_HEADS, maps=True)  # forward_train
             loss = ctx.criterion(out[f"expert{n_exp}"], labels)
         regions, region_oval = self.attention_regions(net, images, out, maps)
         del maps

@@ -9,18 +9,15 @@ GCE is available to every recipe through the common ``loss`` / ``gce_k`` options
 from __future__ import annotations
 
 from fgvc_mobile.methods.base import Recipe, register
-from fgvc_mobile.models.diversification import DBModel
 
 
 @register
 class DBGCE(Recipe):
     name = "db-gce"
+    arch = "mobilenetv2-db"
     description = "DB + GCE (Sun et al. 2020): peak/patch suppression of class activation maps in training, top-k negatives loss"
     model_defaults = {"width_mult": 1.0, "p_peak": 0.5, "p_patch": 0.5, "grid": 2, "alpha": 0.1}
     option_defaults = {"loss": "gce", "gce_k": 15}
-
-    def build_model(self, num_classes, **kw):
-        return DBModel(num_classes, **self.resolve_model_kwargs(kw))
 
     def training_steps(self, model, images, labels, ctx):
         with ctx.autocast():

@@ -20,7 +20,7 @@ import torch
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import Recipe, register
 from fgvc_mobile.methods.losses import kd_loss
-from fgvc_mobile.models.fgvc import BaselineMobileNetV2
+from fgvc_mobile.models.load import Trained, load_trained
 from fgvc_mobile.rmg import recursive_mosaic
 
 log = logging.getLogger("fgvc_mobile.distill")
@@ -42,21 +42,18 @@ def distill_loss(student_logits, teacher_logits, labels, criterion, temperature,
 class Teacher:
     """A frozen trained model that answers logits of one inference rule."""
 
-    def __init__(self, model, rule: str, meta: dict):
-        self.model, self.rule, self.meta = model, rule, meta
-        self.heads = tuple(model.inference_rules[rule])
+    def __init__(self, trained: Trained, rule: str):
+        self.model, self.rule, self.meta = trained.model, rule, trained.meta
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        own = getattr(self.model, "deploy_forward", None)
-        if own is not None:
-            return own(x, self.rule)
-        return self.model.apply_rule(self.model(x), self.heads)
+        return self.model.forward_rule(x, self.rule)
 
 
 @register
 class Distill(Recipe):
     name = "distill"
+    arch = "mobilenetv2"
     description = "knowledge distillation of a trained teacher (--teacher best.pt) into plain MobileNetV2"
     model_defaults = {"width_mult": 1.0, "dropout": 0.2}
     option_defaults = {
@@ -68,9 +65,6 @@ class Distill(Recipe):
         "per_image": False,
         "init_from_teacher": False,  # start the student's backbone from the teacher's
     }
-
-    def build_model(self, num_classes, **kw):
-        return BaselineMobileNetV2(num_classes, **self.resolve_model_kwargs(kw))
 
     def resolve_options(self, options):
         opts = super().resolve_options(options)
@@ -93,8 +87,6 @@ class Distill(Recipe):
             raise FGVCError(f"--img-size {input_size}: {self.name} with RMG level {r} needs a size divisible by {2**r}")
 
     def setup(self, model, cfg, device, classes):
-        from fgvc_mobile.train.checkpoint import load_checkpoint_model  # train imports methods: import late
-
         spec = dict(cfg.distill or {})
         unknown = sorted(set(spec) - set(DISTILL_KEYS))
         if unknown:
@@ -102,18 +94,19 @@ class Distill(Recipe):
         path = spec.get("teacher")
         if not path:
             raise FGVCError(f"--method {self.name} needs --teacher CHECKPOINT (e.g. runs/cub100-rmg-pmsi/best.pt)")
-        teacher, meta = load_checkpoint_model(path)
-        if list(meta["classes"]) != list(classes):
+        trained = load_trained(path)
+        teacher = trained.model
+        if list(trained.labels) != list(classes):
             raise FGVCError(
-                f"--teacher {path}: its {len(meta['classes'])} classes differ from the {len(classes)} classes "
+                f"--teacher {path}: its {len(trained.labels)} classes differ from the {len(classes)} classes "
                 f"of --data {cfg.data}; distil from a teacher trained on the same data set"
             )
         opts = self.resolve_options(cfg.method_options)
-        rules = teacher.inference_rules
-        rule = opts["teacher_rule"] or ("combined" if "combined" in rules else teacher.default_rule)
+        rules = trained.rules
+        rule = opts["teacher_rule"] or ("combined" if "combined" in rules else trained.default_rule)
         if rule not in rules:
             raise FGVCError(f"--method-options teacher_rule {rule!r}: the teacher has rules {sorted(rules)}")
-        t_size = meta["preprocess"].get("input_size")
+        t_size = trained.preprocess.input_size
         if t_size != cfg.img_size:
             log.warning("teacher %s was trained at %s px, the student trains at %s px", path, t_size, cfg.img_size)
         teacher.to(device).eval().requires_grad_(False)
@@ -127,8 +120,8 @@ class Distill(Recipe):
                     f"init_from_teacher: the backbone of --teacher {path} does not fit the student's "
                     "(width_mult differs?)"
                 ) from None
-        log.info("distilling from %s (%s, rule %s, sha256 %s)", path, meta["method"], rule, meta["sha256"][:12])
-        return {"teacher": Teacher(teacher, rule, meta)}
+        log.info("distilling from %s (%s, rule %s, sha256 %s)", path, trained.method, rule, trained.sha256[:12])
+        return {"teacher": Teacher(trained, rule)}
 
     def training_steps(self, model, images, labels, ctx):
         teacher: Teacher = ctx.state["teacher"]

@@ -24,12 +24,12 @@ import torch.nn.functional as F
 
 from fgvc_mobile.methods.base import Recipe, register, unwrap
 from fgvc_mobile.methods.losses import class_mean_loss
-from fgvc_mobile.models.elope import ELoPEModel
 
 
 @register
 class ELoPE(Recipe):
     name = "elope"
+    arch = "mobilenetv2-elope"
     soft_targets = False  # the class-mean loss indexes its means by label
     description = (
         "ELoPE (Hanselmann & Ney 2020): global k-max pooling, class-mean embedding loss, "
@@ -46,9 +46,6 @@ class ELoPE(Recipe):
     }
     option_defaults = {"lambda": 2.0, "alpha": 0.5, "gamma": 16.0, "margin": 0.75}
 
-    def build_model(self, num_classes, **kw):
-        return ELoPEModel(num_classes, **self.resolve_model_kwargs(kw))
-
     def step_names(self, options):
         return ["embedding", "localiser"]
 
@@ -59,7 +56,7 @@ class ELoPE(Recipe):
             net.localiser_initialised.fill_(1)
 
         with ctx.autocast():
-            out, emb, heat = model(images, mode="train")
+            out, emb, heat = model(images, localiser=False)  # forward_train (through DDP)
             ce = ctx.criterion(out["classifier"], labels)
         f = F.normalize(emb.float(), dim=1)
         l_w, l_b, means = class_mean_loss(f, labels, net.class_means.clone(), o["alpha"], o["gamma"], o["margin"])
@@ -67,5 +64,5 @@ class ELoPE(Recipe):
         net.class_means.copy_(means.detach())  # runs after the trainer's backward and step
 
         with ctx.autocast():
-            pred = model(images, mode="localise")
+            pred = model(images, localiser=True)
         yield "localiser", F.smooth_l1_loss(pred.float(), heat.detach().float())

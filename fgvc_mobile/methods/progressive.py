@@ -10,7 +10,7 @@ from __future__ import annotations
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods.base import Recipe
 from fgvc_mobile.methods.losses import kd_loss
-from fgvc_mobile.models.fgvc import TWIN, PMSIModel
+from fgvc_mobile.models.fgvc import TWIN
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS
 
 PHASE_HEADS = ("aux_stage1", "aux_stage2", "aux_stage3", "concat")
@@ -24,6 +24,7 @@ TWIN_OPTIONS = {"twin_kd": 1.0, "twin_temperature": 2.0}
 
 class ProgressiveRecipe(Recipe):
     #: the option holding one granularity per phase (e.g. RMG levels, jigsaw sizes)
+    arch = "mobilenetv2-pmsi"
     schedule_key = "levels"
     model_defaults = {
         "width_mult": 1.0,
@@ -34,9 +35,6 @@ class ProgressiveRecipe(Recipe):
         "msi": True,
     }
     model_presets = PMSI_HEAD_PRESETS
-
-    def build_model(self, num_classes, **kw):
-        return PMSIModel(num_classes, **self.resolve_model_kwargs(kw))
 
     def resolve_model_kwargs(self, model_kwargs):
         """Also expands ``twin`` (a preset name, or head keys with an optional ``preset``)."""

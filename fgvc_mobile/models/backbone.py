@@ -16,7 +16,7 @@ from torchvision.models import mobilenet_v2
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import safe_torch_load
 
-#: ``format`` of an fgvc-mobile checkpoint (train/checkpoint.py), accepted by --pretrained
+#: ``format`` of an fgvc-mobile checkpoint (models/load.py), accepted by --pretrained
 FGVC_CHECKPOINT_FORMAT = "fgvc-mobile-checkpoint"
 
 # torchvision `features` slices for the three taps used by RMG-PMSI (see docs/rmg-pmsi.md)

@@ -14,11 +14,12 @@ threshold t (eq. 6); the region is that box cropped from the input and resized t
 size (no padding around the box: the paper has none).
 
 Inference (end of section 3.3) feeds the raw input and the overall attention region through
-the network and fuses the 2 x (N+1) = 8 prediction scores; ``forward`` in eval mode does both
-passes, so ``evaluate`` measures the real pipeline. The fused score is the *sum* of the eight
+the network and fuses the 2 x (N+1) = 8 prediction scores; ``forward_heads`` does both passes,
+so ``evaluate`` measures the real pipeline; training steps run single passes through
+``forward_train(x, heads, maps)``. The fused score is the *sum* of the eight
 logit vectors (the paper averages; the argmax is the same).
 
-Deployment: ``deploy_forward(x, "fusion")`` is ONE graph that runs the network twice - pass 1
+Deployment: ``forward_rule(x, "fusion")`` is ONE graph that runs the network twice - pass 1
 on the input gives the raw logits and the overall attention box, the input is cropped to the
 box and resized back to H x W *inside the graph* (``models/regions.crop_resize``: gathers and
 a bilinear blend with half-pixel centres, as ``F.interpolate(align_corners=False)``), pass 2
@@ -95,8 +96,9 @@ class ExpertDescriptor(nn.Module):
 
 
 class CMALModel(FGVCModel):
-    """Three experts on S1/S2/S3 plus the concatenation classifier; eval ``forward`` = two-pass fusion."""
+    """Three experts on S1/S2/S3 plus the concatenation classifier; ``forward_heads`` = two-pass fusion."""
 
+    arch = "mobilenetv2-cmal"
     inference_rules = {
         "fusion": RAW_HEADS + CROP_HEADS,
         "raw": RAW_HEADS,
@@ -164,20 +166,18 @@ class CMALModel(FGVCModel):
         out.update({f"crop_{k}": v for k, v in crop.items()})
         return out
 
-    def forward(self, x: torch.Tensor, heads: tuple[str, ...] | None = None, return_maps: bool = False):
-        if heads is None and not return_maps and not self.training:
-            return self.fuse(x)
-        return self.single(x, heads or RAW_HEADS, return_maps)
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.fuse(x)
 
-    def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
-        """Logits of ``rule`` as one graph; ``fusion`` includes the crop and the second pass.
+    def forward_rule(self, x: torch.Tensor, rule: str | None = None) -> torch.Tensor:
+        """Logits of ``rule`` as one graph; ``fusion`` includes the crop and the second pass, the
+        others one pass (equal to ``combine(forward_heads(x), rule)``)."""
+        rule = rule or self.default_rule
+        return self.combine(self.fuse(x) if rule == "fusion" else self.single(x, self.inference_rules[rule]), rule)
 
-        The sum order is ``apply_rule``'s over ``inference_rules[rule]``, so the result equals
-        ``apply_rule(forward(x), heads)`` in eval mode.
-        """
-        heads = self.inference_rules[rule]
-        out = self.fuse(x) if rule == "fusion" else self.single(x, heads)
-        return self.apply_rule(out, heads)
+    def forward_train(self, x: torch.Tensor, heads: tuple[str, ...] = RAW_HEADS, maps: bool = False):
+        """One pass of the training steps: logits of ``heads`` (and the expert maps with ``maps``)."""
+        return self.single(x, heads, maps)
 
     def backbone_passes(self, rule: str) -> int:
         """``fusion`` runs the backbone on the input and on its attention crop."""

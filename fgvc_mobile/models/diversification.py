@@ -54,6 +54,7 @@ class DiversificationBlock(nn.Module):
 class DBModel(FGVCModel):
     """MobileNetV2 -> 1x1 conv to class activation maps -> diversification block (train) -> GAP."""
 
+    arch = "mobilenetv2-db"
     inference_rules = {"classifier": ("classifier",)}
 
     def __init__(
@@ -72,5 +73,5 @@ class DBModel(FGVCModel):
     def activation_maps(self, x: torch.Tensor) -> torch.Tensor:
         return self.cam(self.backbone(x)[-1])
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"classifier": self.diversify(self.activation_maps(x)).mean(dim=(2, 3))}

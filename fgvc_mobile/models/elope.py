@@ -100,13 +100,14 @@ class LocalizationModule(nn.Module):
 
 
 class ELoPEModel(FGVCModel):
-    """Backbone -> GKMP -> embedding -> classifier, with the localiser cropping the input in eval.
+    """Backbone -> GKMP -> embedding -> classifier; at test time the localiser crops the input first.
 
-    ``forward(x, mode)``: ``"auto"`` (default) classifies the localised crop in eval mode and the
-    full image in training; ``"full"`` always the full image; ``"train"`` returns
-    ``({"classifier": logits}, embedding, mean feature map)``; ``"localise"`` the localiser's heat map.
+    ``forward_heads`` classifies the localised crop; ``forward_train(x)`` the full image, returning
+    ``({"classifier": logits}, embedding, mean feature map)``; ``forward_train(x, localiser=True)``
+    the localiser's heat map.
     """
 
+    arch = "mobilenetv2-elope"
     inference_rules = {"classifier": ("classifier",)}
 
     def __init__(
@@ -146,14 +147,11 @@ class ELoPEModel(FGVCModel):
         cells = threshold_box(heat, self.tau)
         return scale_boxes(cells, x.shape[-2] / heat.shape[-2], x.shape[-1] / heat.shape[-1])
 
-    def forward(self, x: torch.Tensor, mode: str = "auto"):
-        if mode == "localise":
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"classifier": self.classify(crop_resize(x, self.localisation_box(x)))[0]}
+
+    def forward_train(self, x: torch.Tensor, localiser: bool = False):
+        if localiser:
             return self.heat_map(x)
-        if mode == "train":
-            logits, emb, fmap = self.classify(x)
-            return {"classifier": logits}, emb, fmap.mean(dim=1)
-        if mode == "auto" and not self.training:
-            x = crop_resize(x, self.localisation_box(x))
-        elif mode not in ("auto", "full"):
-            raise ValueError(f"ELoPEModel.forward: unknown mode {mode!r}")
-        return {"classifier": self.classify(x)[0]}
+        logits, emb, fmap = self.classify(x)
+        return {"classifier": logits}, emb, fmap.mean(dim=1)

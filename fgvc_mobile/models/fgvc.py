@@ -1,4 +1,4 @@
-"""Models: a tapped MobileNetV2 plus method heads; ``forward`` returns named logits.
+"""Models: a tapped MobileNetV2 plus method heads, behind one interface (:class:`FGVCModel`).
 
 Heads that exist only for training are named ``aux_*`` so the deploy graph can drop them.
 Each model declares its inference rules: a rule is the list of heads whose logits are summed.
@@ -14,8 +14,24 @@ from fgvc_mobile.models.heads import BNClassifier, MSIGate, SmoothConv
 
 
 class FGVCModel(nn.Module):
-    """Base class: ``backbone`` (tapped MobileNetV2) + heads; subclasses set the rules."""
+    """Base class: ``backbone`` (tapped MobileNetV2) + heads; subclasses set the rules.
 
+    Every method's model answers the same three questions:
+
+    * ``forward_heads(x)``: the logits of every head, named, through the model's whole test-time
+      pipeline (CMAL's two passes, ELoPE's localised crop);
+    * ``forward_rule(x, rule)``: the logits of one inference rule, computing only what it needs;
+      the deploy graph, a distillation teacher and the bench reference are built from it;
+    * ``forward_train(x, **options)``: training-only outputs (CMAL's expert maps, ELoPE's
+      embedding and localiser), for recipes that need more than the heads' logits.
+
+    Calling the module runs ``forward_heads``, or ``forward_train`` when given its options:
+    training steps call the module, not the methods, so that a DistributedDataParallel wrapper
+    sees every training forward.
+    """
+
+    #: the name ``models/registry.py`` builds this class by (written into checkpoints)
+    arch: str = ""
     #: rule name -> heads summed for it; the first rule is the default for deployment
     inference_rules: dict[str, tuple[str, ...]] = {}
 
@@ -37,8 +53,22 @@ class FGVCModel(nn.Module):
         own = {id(p) for p in self.backbone.parameters()}
         return [p for p in self.parameters() if id(p) not in own]
 
-    @staticmethod
-    def apply_rule(outputs: dict[str, torch.Tensor], heads: tuple[str, ...]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, **train_options):
+        return self.forward_train(x, **train_options) if train_options else self.forward_heads(x)
+
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def forward_rule(self, x: torch.Tensor, rule: str | None = None) -> torch.Tensor:
+        """Logits of ``rule`` (default: the deployed one); subclasses skip the heads it leaves out."""
+        return self.combine(self.forward_heads(x), rule)
+
+    def forward_train(self, x: torch.Tensor, **options):
+        raise TypeError(f"{type(self).__name__} has no training-only outputs (options {sorted(options)})")
+
+    def combine(self, outputs: dict[str, torch.Tensor], rule: str | None = None) -> torch.Tensor:
+        """The sum of ``rule``'s heads in ``outputs``, in the rule's order (every path sums alike)."""
+        heads = self.inference_rules[rule or self.default_rule]
         out = outputs[heads[0]]
         for h in heads[1:]:
             out = out + outputs[h]
@@ -48,6 +78,7 @@ class FGVCModel(nn.Module):
 class BaselineMobileNetV2(FGVCModel):
     """Plain MobileNetV2 classifier (torchvision's head: avg pool, dropout 0.2, linear)."""
 
+    arch = "mobilenetv2"
     inference_rules = {"classifier": ("classifier",)}
 
     def __init__(self, num_classes: int, width_mult: float = 1.0, dropout: float = 0.2, stem_stride: int = 2):
@@ -55,7 +86,7 @@ class BaselineMobileNetV2(FGVCModel):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(self.backbone.num_features, num_classes)
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         f = self.backbone(x)[-1].mean(dim=(2, 3))
         return {"classifier": self.classifier(self.dropout(f))}
 
@@ -115,6 +146,7 @@ class PMSIModel(FGVCModel):
     head sets (the twin's losses reach it too), while the deploy graph pays only for the twin's.
     """
 
+    arch = "mobilenetv2-pmsi"
     inference_rules = {
         "concat": ("concat",),
         "combined": ("aux_stage1", "aux_stage2", "aux_stage3", "concat"),
@@ -163,18 +195,14 @@ class PMSIModel(FGVCModel):
                 out.update({prefix + h: v for h, v in _head_set_logits(hs, taps, names).items()})
         return out
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         heads = type(self).inference_rules["combined"]
         if self.twin is not None:
             heads = heads + self.inference_rules[TWIN + "combined"]
         return self._head_logits(self.backbone(x), heads)
 
-    def deploy_forward(self, x: torch.Tensor, rule: str) -> torch.Tensor:
-        """Logits of ``rule`` computing only its heads (``concat`` never runs the aux classifiers,
-        ``twin_*`` never runs the released heads).
-
-        Used by the export deploy graph; the sum order is ``apply_rule``'s, so the result equals
-        ``apply_rule(forward(x), heads)`` exactly.
-        """
-        heads = self.inference_rules[rule]
-        return self.apply_rule(self._head_logits(self.backbone(x), heads), heads)
+    def forward_rule(self, x: torch.Tensor, rule: str | None = None) -> torch.Tensor:
+        """Only ``rule``'s heads (``concat`` never runs the aux classifiers, ``twin_*`` never runs
+        the released heads); summed by ``combine``, so it equals ``combine(forward_heads(x), rule)``."""
+        rule = rule or self.default_rule
+        return self.combine(self._head_logits(self.backbone(x), self.inference_rules[rule]), rule)

@@ -49,10 +49,7 @@ class RuleGraph(nn.Module):
         self.rule = rule or model.default_rule
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        own = getattr(self.model, "deploy_forward", None)
-        if own is not None:
-            return own(x, self.rule)
-        return self.model.apply_rule(self.model(x), self.model.inference_rules[self.rule])
+        return self.model.forward_rule(x, self.rule)
 
 
 @torch.no_grad()

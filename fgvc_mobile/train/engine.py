@@ -104,11 +104,11 @@ def evaluate(
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
-            outputs = {k: v.float() for k, v in net(images).items()}
+            outputs = {k: v.float() for k, v in net.forward_heads(images).items()}
         scored = dict(outputs)
-        for rule, heads in net.inference_rules.items():
+        for rule in net.inference_rules:
             if rule not in scored:
-                scored[rule] = net.apply_rule(outputs, heads)
+                scored[rule] = net.combine(outputs, rule)
         for name, logits in scored.items():
             for k, c in topk_correct(logits, labels).items():
                 correct[name][k] += c

@@ -33,7 +33,7 @@ def imagenet_cached() -> bool:
 def start_from(backbone, spec: str | None) -> dict:
     """Load ``spec`` into ``backbone`` and return the record the checkpoint keeps."""
     from fgvc_mobile.models.backbone import load_pretrained
-    from fgvc_mobile.train.checkpoint import file_sha256
+    from fgvc_mobile.models.load import file_sha256
 
     source = NONE if spec in (None, "", NONE) else spec
     if source == NONE:

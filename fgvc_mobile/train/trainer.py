@@ -32,8 +32,10 @@ from fgvc_mobile.data.transforms import TrainAugment, batch_mixer, build_transfo
 from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
+from fgvc_mobile.models.load import read_checkpoint
+from fgvc_mobile.models.registry import create_model
 from fgvc_mobile.serialization import atomic_write_json
-from fgvc_mobile.train.checkpoint import build_model, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
@@ -173,7 +175,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     ddp = _Dist(device)
     resume_ckpt = None
     if cfg.resume:
-        resume_ckpt = load_checkpoint(cfg.resume)
+        resume_ckpt = read_checkpoint(cfg.resume)
         keep = {k: getattr(cfg, k) for k in ("epochs", "workers", "device", "out") if getattr(cfg, k) is not None}
         saved = resume_ckpt.get("config")
         if not isinstance(saved, dict):
@@ -193,7 +195,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     test_ds = ImageListDataset(splits.test, build_transform(pre, train=False))
 
     model_kwargs = recipe.resolve_model_kwargs(cfg.model)
-    model = build_model(recipe, len(splits.classes), model_kwargs, "--model")
+    model = create_model(recipe.arch, len(splits.classes), model_kwargs, f"--model (--method {recipe.name})")
     pretrained_src = start_from(model.backbone, cfg.pretrained) if not resume_ckpt else None
     model.to(device)
     if cfg.channels_last:
@@ -269,6 +271,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             rng=rng_state(),
             config=cfg.to_dict(),
             method=cfg.method,
+            arch=recipe.arch,
             model_kwargs=model_kwargs,
             classes=list(splits.classes),
             preprocess=pre.to_dict(),
@@ -359,7 +362,7 @@ def _report_test(out: Path, model: nn.Module, loader, device, cfg: TrainConfig, 
 
     ``model`` is reused as the container for best.pt's weights (training is over).
     """
-    best_ckpt = load_checkpoint(out / "best.pt")
+    best_ckpt = read_checkpoint(out / "best.pt")
     model.load_state_dict(best_ckpt["model"])
     test = evaluate(model, loader, device, cfg.channels_last, show_progress, autocast)
     best_ckpt["test_metrics"] = test

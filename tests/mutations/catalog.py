@@ -103,6 +103,13 @@ MUTATIONS: list[Mutation] = [
     Mutation("contract-decode-ignores-zero-point", "export/contract.py",
              "(out.astype(np.float64) - self.output_quant.zero_point)", "out.astype(np.float64)",
              ("tests/test_contract.py",), "int8 outputs dequantized without their zero point"),
+    # ---- one loader, one model interface (issue 16) ----------------------------------------------
+    Mutation("old-pmg-checkpoint-loads-as-baseline", "fgvc_mobile/models/registry.py",
+             '"pmg": "mobilenetv2-pmsi"', '"pmg": "mobilenetv2"', ("tests/test_load.py",),
+             "a checkpoint written before checkpoints named their arch is built as another model"),
+    Mutation("rule-keeps-only-last-head", "fgvc_mobile/models/fgvc.py",
+             "            out = out + outputs[h]\n", "            out = outputs[h]\n", ("tests/test_models.py",),
+             "the combined rule scores one head instead of summing them"),
     Mutation("front-budget-ignores-std", "benchmarks/front_report.py",
              "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
              "a win inside the seeds' noise is called a win"),
