@@ -38,10 +38,9 @@ from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.complexity import count_macs, count_params
 from fgvc_mobile.models.fgvc import BaselineMobileNetV2
-from fgvc_mobile.models.load import load_trained, read_checkpoint, reported_metrics
+from fgvc_mobile.models.load import load_trained, loaded_weights, read_checkpoint, reported_metrics
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS, RuleGraph
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.train.pretrained import loaded_weights
 
 log = logging.getLogger("fgvc_mobile.benchmarks.pareto")
 

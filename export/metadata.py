@@ -3,7 +3,8 @@ validation figures) travels with the model file, not only beside it.
 
 Keys: ``fgvc_mobile.manifest`` (JSON) and ``fgvc_mobile.labels`` (one label per line). How a
 format stores them is its module's business (ONNX ``metadata_props``, TFLite named metadata
-buffers next to the standard TFLite Model Metadata, CoreML ``user_defined_metadata``).
+buffers next to the standard TFLite Model Metadata, CoreML ``user_defined_metadata``); reading
+them back from any artifact is ``formats.read_metadata``.
 """
 
 from __future__ import annotations
@@ -32,10 +33,3 @@ def manifest_from_entries(entries: dict[str, str], where: str) -> dict:
         return json.loads(entries[MANIFEST_KEY])
     except json.JSONDecodeError as e:
         raise FGVCError(f"{where}: {MANIFEST_KEY} metadata is not valid JSON ({e.msg})") from None
-
-
-def read_metadata(path: str | os.PathLike) -> dict[str, str]:
-    """Metadata entries of any artifact, by its suffix."""
-    from fgvc_mobile.export.formats import format_of
-
-    return format_of(path).read_metadata(path)

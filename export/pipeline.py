@@ -27,11 +27,12 @@ from fgvc_mobile.export.calibration import calibration_set, validation_set
 from fgvc_mobile.export.deploy import (
     DeployModel, complexity, input_kind, pipeline_info, reference_logits, to_float_nchw,
 )
-from fgvc_mobile.export.formats import FORMATS, parse_options, resolve_formats
+from fgvc_mobile.export.formats import FORMATS, parse_options, read_metadata, resolve_formats
 from fgvc_mobile.export.formats.base import BuildContext
-from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for, read_metadata
+from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for
 from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
-from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, judge, top1_accuracy
+from fgvc_mobile.export.gate import judge
+from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, top1_accuracy
 from fgvc_mobile.models.load import file_sha256, load_trained
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
 

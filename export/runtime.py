@@ -95,7 +95,8 @@ def _open_checked(p: Path, fmt: Format, manifest: dict):
 
 def _manifest(p: Path) -> dict:
     from fgvc_mobile.export.manifest import read_manifest_for, validate_manifest
-    from fgvc_mobile.export.metadata import manifest_from_entries, read_metadata
+    from fgvc_mobile.export.formats import read_metadata
+    from fgvc_mobile.export.metadata import manifest_from_entries
 
     try:
         return read_manifest_for(p)

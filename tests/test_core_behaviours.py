@@ -225,7 +225,8 @@ def test_export_top1_counts_only_the_first_prediction():
 
 @pytest.mark.parametrize("fmt,precision", [("onnx", "int8"), ("tflite", "int8"), ("coreml", "w8a8")])
 def test_int8_gate_refuses_a_drop_over_the_budget(fmt, precision):
-    from fgvc_mobile.export.validate import Evaluation, judge
+    from fgvc_mobile.export.gate import judge
+    from fgvc_mobile.export.validate import Evaluation
 
     def verdict(top1, budget=1.0, accept=False):
         return judge(fmt, precision, Evaluation("run", "run", n=100, top1=top1), 80.0, budget, accept)

@@ -14,7 +14,8 @@ from fgvc_mobile.cli import main
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export import pipeline
 from fgvc_mobile.export.formats import parse_options, resolve_formats
-from fgvc_mobile.export.validate import Evaluation, judge
+from fgvc_mobile.export.gate import judge
+from fgvc_mobile.export.validate import Evaluation
 
 
 def _fails_cleanly(capsys, tmp_path: Path, argv: list[str], expect: str) -> str:

@@ -23,7 +23,8 @@ from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.export.calibration import calibration_set, validation_set
 from fgvc_mobile.export.deploy import DeployModel, reference_logits, to_float_nchw
 from fgvc_mobile.export.manifest import validate_manifest
-from fgvc_mobile.export.metadata import LABELS_KEY, MANIFEST_KEY, read_metadata
+from fgvc_mobile.export.formats import read_metadata
+from fgvc_mobile.export.metadata import LABELS_KEY, MANIFEST_KEY
 from fgvc_mobile.export.contract import softmax
 from fgvc_mobile.export.formats import FORMATS
 from fgvc_mobile.models.load import file_sha256, load_trained

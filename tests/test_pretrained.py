@@ -12,7 +12,8 @@ from torchvision.models import mobilenet_v2
 from fgvc_mobile.cli import main
 from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.train.config import TrainConfig
-from fgvc_mobile.train.pretrained import describe, imagenet_cache_file
+from fgvc_mobile.models.load import describe
+from fgvc_mobile.train.pretrained import imagenet_cache_file
 
 TRAIN = ["--img-size", "32", "--resize", "36", "--epochs", "1", "--batch-size", "4", "--workers", "0",
          "--method", "baseline", "--device", "cpu", "--limit-train", "8", "--limit-test", "4"]

@@ -26,8 +26,9 @@ def _commands(path: Path, data: Path, tmp: Path) -> dict[str, list[str]]:
         "predict": ["predict", "--model", path, img],
         "export": ["export", "--checkpoint", path, "--format", "onnx", "--out", tmp / "dist"],
         "train --resume": ["train", "--resume", path, "--out", tmp / "run"],
-        "train --pretrained": ["train", "--data", f"folder:{data}", "--pretrained", path, "--out", tmp / "run2",
-                               *TINY_TRAIN],
+        # after TINY_TRAIN, whose "--pretrained none" it must override
+        "train --pretrained": ["train", "--data", f"folder:{data}", "--out", tmp / "run2", *TINY_TRAIN,
+                               "--pretrained", path],
         "train --teacher": ["train", "--data", f"folder:{data}", "--teacher", path, "--out", tmp / "run3",
                             *TINY_TRAIN, "--method", "distill"],
     }

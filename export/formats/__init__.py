@@ -27,6 +27,11 @@ def format_of(path: str | os.PathLike) -> Format:
     raise FGVCError(f"{p}: unknown artifact type (expected {', '.join(f.suffix for f in FORMATS.values())})")
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """Metadata entries of any artifact, by its suffix."""
+    return format_of(path).read_metadata(path)
+
+
 def resolve_formats(name: str) -> list[str]:
     if name == "all":
         return list(FORMATS)
@@ -66,5 +71,5 @@ def table_text() -> str:
     return "\n".join(lines)
 
 
-__all__ = ["FORMATS", "FORMAT_CHOICES", "Format", "Option", "Session", "format_of", "parse_options",
+__all__ = ["FORMATS", "FORMAT_CHOICES", "Format", "Option", "Session", "format_of", "parse_options", "read_metadata",
            "resolve_formats", "table_text"]

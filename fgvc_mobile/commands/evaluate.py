@@ -15,7 +15,7 @@ from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.load import load_trained
 from fgvc_mobile.train.engine import evaluate
-from fgvc_mobile.train.pretrained import describe
+from fgvc_mobile.models.load import describe
 from fgvc_mobile.train.trainer import pick_device
 
 

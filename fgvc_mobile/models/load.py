@@ -157,3 +157,29 @@ def file_sha256(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+# ---- the record of what a run started from (written by train/pretrained.py) ----------------------
+
+def describe(record) -> str:
+    """One line for a person: ``imagenet (torchvision:IMAGENET1K_V1, sha256 3f2a…)``.
+
+    Also reads what checkpoints written before the record existed hold: a description string
+    (``torchvision:…``, ``file:…``, ``checkpoint:…``) or None (from scratch).
+    """
+    if not record:
+        return "none (trained from scratch)"
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict) or record.get("source") in (None, "none"):
+        return "none (trained from scratch)"
+    sha = record.get("sha256")
+    detail = ", ".join(x for x in (record.get("weights"), f"sha256 {sha[:12]}" if sha else None) if x)
+    return f"{record['source']} ({detail})" if detail else str(record["source"])
+
+
+def loaded_weights(record) -> str | None:
+    """What was loaded (``torchvision:…``, ``file:…``, ``checkpoint:…``), or None for from scratch."""
+    if isinstance(record, dict):
+        return record.get("weights")
+    return record or None

@@ -4,7 +4,8 @@ The loading itself is the backbone's (``models.backbone.load_pretrained``); this
 what the checkpoint records about it, so a result can be traced to the exact weights it grew
 from: ``{"source": "imagenet" | PATH | "none", "weights": what was loaded, "sha256": of the file}``.
 ``sha256`` is that of the file read (torch hub's cached copy for ``imagenet``), so a user can
-check it with ``sha256sum``.
+check it with ``sha256sum``. Reading the record back (``describe``, ``loaded_weights``) is the
+loader's: ``models/load.py``.
 """
 
 from __future__ import annotations
@@ -45,27 +46,3 @@ def start_from(backbone, spec: str | None) -> dict:
     except OSError as e:  # loaded a moment ago: only a race can get here
         raise FGVCError(f"--pretrained {spec}: cannot read {path} ({e.strerror or e})") from None
     return {"source": source, "weights": weights, "sha256": digest}
-
-
-def describe(record) -> str:
-    """One line for a person: ``imagenet (torchvision:IMAGENET1K_V1, sha256 3f2a…)``.
-
-    Also reads what checkpoints written before the record existed hold: a description string
-    (``torchvision:…``, ``file:…``, ``checkpoint:…``) or None (from scratch).
-    """
-    if not record:
-        return "none (trained from scratch)"
-    if isinstance(record, str):
-        return record
-    if not isinstance(record, dict) or record.get("source") in (None, NONE):
-        return "none (trained from scratch)"
-    sha = record.get("sha256")
-    detail = ", ".join(x for x in (record.get("weights"), f"sha256 {sha[:12]}" if sha else None) if x)
-    return f"{record['source']} ({detail})" if detail else str(record["source"])
-
-
-def loaded_weights(record) -> str | None:
-    """What was loaded (``torchvision:…``, ``file:…``, ``checkpoint:…``), or None for from scratch."""
-    if isinstance(record, dict):
-        return record.get("weights")
-    return record or None

@@ -41,7 +41,7 @@ MUTATIONS: list[Mutation] = [
     Mutation("export-top1-counts-top2", "export/validate.py",
              "(scores.argmax(axis=1) == labels).mean()",
              "(np.argsort(-scores, axis=1)[:, :2] == labels[:, None]).any(axis=1).mean()", (CORE,)),
-    Mutation("int8-gate-neutered", "export/validate.py",
+    Mutation("int8-gate-neutered", "export/gate.py",
              "drop > max_int8_drop + 1e-9", "drop > max_int8_drop + 100", (CORE,),
              "a too-large int8 drop is published"),
     Mutation("int8-gate-ignored-by-pipeline", "export/pipeline.py",
