@@ -12,16 +12,15 @@ from PIL import Image
 from scipy.ndimage import binary_dilation
 
 from fgvc_mobile.data.layouts import load_splits, read_image_folder
-from fgvc_mobile.data.synthetic import (
+from fgvc_mobile.data.synthetic import make_synthetic, save_contact_sheet
+from fgvc_mobile.data.synthetic_birds import (
     ATTRIBUTES,
     SyntheticParams,
     _nuisance,
     class_attributes,
     part_mask,
-    make_synthetic,
     render,
     sample_image,
-    save_contact_sheet,
 )
 from fgvc_mobile.errors import FGVCError
 
