@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -322,6 +323,10 @@ def test_csv_errors(tmp_path):
     bad = _write(tmp_path / "j.csv", ["a.jpg,cat,train", f"{tmp_path.parent / 'x.jpg'},dog,test"])
     with pytest.raises(FGVCError, match="outside the data root"):
         load_splits(f"csv:{bad}")
+    for rel in (".", "a/.."):
+        bad = _write(tmp_path / "l.csv", ["a.jpg,cat,train", f"{rel},dog,test"])
+        with pytest.raises(FGVCError, match=rf"l.csv:2: entry '{re.escape(rel)}' names the data root .* itself"):
+            load_splits(f"csv:{bad}")
     (tmp_path / "k.csv").write_bytes(b"a.jpg,caf\xe9,train\n")
     with pytest.raises(FGVCError, match=r"k.csv: not UTF-8 text"):
         load_splits(f"csv:{tmp_path / 'k.csv'}")

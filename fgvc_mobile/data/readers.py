@@ -74,6 +74,8 @@ def inside_root(root: str | os.PathLike, rel: str, index_file: str | os.PathLike
         raise FGVCError(f"{index_file}: entry {rel[:80]!r} contains a NUL byte")
     root_p = os.path.abspath(root)
     p = os.path.normpath(os.path.join(root_p, rel))
-    if p != root_p and not p.startswith(root_p.rstrip(os.sep) + os.sep):
+    if p == root_p:  # '.', 'a/..': the root folder itself is no image, and would fail only when read
+        raise FGVCError(f"{index_file}: entry {rel!r} names the data root {root_p} itself, not a file in it")
+    if not p.startswith(root_p.rstrip(os.sep) + os.sep):
         raise FGVCError(f"{index_file}: entry {rel!r} points outside the data root {root_p}")
     return p
