@@ -213,3 +213,19 @@ def test_resume_refuses_data_that_changed_under_the_run(tmp_path, one_epoch, dat
     # 25 images (24 held 3 out for validation, one per class; the grown class of 9 still holds 1 out)
     with pytest.raises(FGVCError, match="22 training images; the checkpoint's run had 21"):
         _compatible_resume(cfg, ckpt, ckpt["classes"], 22)
+
+
+def test_resume_takes_the_same_data_however_its_path_is_spelled(tmp_path, monkeypatch):
+    """``cub:d`` typed from the data's parent is the run's ``cub:/abs/d``; another folder, reader or
+    option is another data set."""
+    from fgvc_mobile.train.resume import refuse_changes
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "e").mkdir()
+    monkeypatch.chdir(tmp_path)
+    saved = {"data": f"cub:{tmp_path / 'd'}?split_seed=1"}
+    for same in ("cub:d?split_seed=1", "cub:./d/?split_seed=1", f"cub:{tmp_path}/e/../d?split_seed=1"):
+        refuse_changes(saved, {"data": same}, "last.pt")
+    for other in ("cub:e?split_seed=1", "folder:d?split_seed=1", "cub:d?split_seed=2", "cub:d"):
+        with pytest.raises(FGVCError, match=r"--data .* cannot change it"):
+            refuse_changes(saved, {"data": other}, "last.pt")
