@@ -13,6 +13,7 @@ import yaml
 from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.studies import cub100_accuracy, methods_table
 from fgvc_mobile.studies.run import Run, current_export, time_artifact
+from fgvc_mobile.train.trainer import fit
 
 
 def _options(tiny_folder, out, **kw) -> dict:
@@ -20,14 +21,24 @@ def _options(tiny_folder, out, **kw) -> dict:
             "epochs": 1, "batch_size": 4, "workers": 0, "lr": 0.01, "pretrained": "none", **kw}
 
 
-def test_a_finished_run_is_reused_and_a_partial_one_resumed(tiny_folder, tmp_path):
+def test_a_finished_run_is_reused_and_a_partial_one_resumed(tiny_folder, tmp_path, monkeypatch):
     run = Run.train(_options(tiny_folder, tmp_path / "r"))
-    last = run.folder / "last.pt"
-    os.utime(last, (1, 1))  # any rewrite would give it a new time
-    assert Run.train(_options(tiny_folder, tmp_path / "r")).folder == run.folder
-    assert last.stat().st_mtime == 1  # reached its epochs: not trained again
-    Run.train(_options(tiny_folder, tmp_path / "r", epochs=2))  # more epochs asked: resumed, not restarted
-    ckpt = read_checkpoint(last)
+    best = run.folder / "best.pt"
+    os.utime(best, (1, 1))  # any rewrite would give it a new time
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished run was trained again")
+
+    with monkeypatch.context() as m:
+        m.setattr("fgvc_mobile.studies.run.fit", no_training)
+        assert Run.train(_options(tiny_folder, tmp_path / "r")).folder == run.folder
+    assert best.stat().st_mtime == 1
+    resumed_from = []
+    with monkeypatch.context() as m:
+        m.setattr("fgvc_mobile.studies.run.fit", lambda cfg, **k: resumed_from.append(cfg.resume) or fit(cfg, **k))
+        Run.train(_options(tiny_folder, tmp_path / "r", epochs=2))  # more epochs asked: resumed, not restarted
+    assert resumed_from == [str(run.folder / "last.pt")]
+    ckpt = read_checkpoint(run.folder / "last.pt")
     assert ckpt["epoch"] == 2 and [h["epoch"] for h in ckpt["history"]] == [1, 2]
 
 
