@@ -53,12 +53,15 @@ class Run:
 
     @classmethod
     def train(cls, options: dict, source: str = "options", show_progress: bool = False) -> Run:
-        """Train ``options`` (TrainConfig fields; ``out`` is the folder): a run whose last.pt reached
-        its epochs is reused, a partial one resumed."""
+        """Train ``options`` (TrainConfig fields; ``out`` is the folder). A finished run is reused: its
+        last.pt reached its epochs and, selected on val, it evaluated test (results.json). Any other
+        is resumed; one stopped before its test evaluation then only runs that."""
         cfg = TrainConfig.from_dict(options, source)
         last = Path(cfg.out) / "last.pt"
         if last.is_file():
-            if read_checkpoint(last)["epoch"] >= cfg.epochs:
+            ckpt = read_checkpoint(last)
+            tested = (ckpt.get("best") or {}).get("split") != "val" or (Path(cfg.out) / "results.json").is_file()
+            if ckpt["epoch"] >= cfg.epochs and tested:
                 return cls(Path(cfg.out))
             cfg = dataclasses.replace(cfg, resume=str(last))
         fit(cfg, show_progress=show_progress)

@@ -36,8 +36,11 @@ def test_a_finished_run_is_reused_and_a_partial_one_resumed(tiny_folder, tmp_pat
     resumed_from = []
     with monkeypatch.context() as m:
         m.setattr("fgvc_mobile.studies.run.fit", lambda cfg, **k: resumed_from.append(cfg.resume) or fit(cfg, **k))
+        (run.folder / "results.json").unlink()  # stopped after its last epoch, before the one test evaluation
+        Run.train(_options(tiny_folder, tmp_path / "r"))
+        assert (run.folder / "results.json").is_file()  # written by that evaluation
         Run.train(_options(tiny_folder, tmp_path / "r", epochs=2))  # more epochs asked: resumed, not restarted
-    assert resumed_from == [str(run.folder / "last.pt")]
+    assert resumed_from == [str(run.folder / "last.pt")] * 2
     ckpt = read_checkpoint(run.folder / "last.pt")
     assert ckpt["epoch"] == 2 and [h["epoch"] for h in ckpt["history"]] == [1, 2]
 
