@@ -153,26 +153,3 @@ def discover(artifacts: str | os.PathLike) -> list[Artifact]:
         raise FGVCError(f"--artifacts {artifacts}: no artifact manifests (*.manifest.json or manifest.json) found")
     return sorted(found.values(), key=lambda a: a.name)
 
-
-def existing_int8_tflite(out: Path, sha256: str, rule: str, val_images: int | None = None) -> dict | None:
-    """The int8 TFLite manifest entry of an earlier export in ``out`` that a script may reuse.
-
-    Only when ``out/manifest.json`` came from the checkpoint with this ``sha256``, for this
-    ``rule``, and (when ``val_images`` > 0) was validated on that many images; otherwise None.
-    """
-    index = Path(out) / "manifest.json"
-    try:
-        d = json.loads(index.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(d, dict) or (d.get("source") or {}).get("checkpoint_sha256") != sha256:
-        return None
-    art = next((a for a in d.get("artifacts", []) if isinstance(a, dict) and a.get("format") == "tflite"
-                and a.get("precision") == "int8" and a.get("inference_rule") == rule), None)
-    if art is None or not (Path(out) / str(art.get("model_file"))).is_file():
-        return None
-    images = str((art.get("validation") or {}).get("images", ""))
-    if val_images and not images.startswith(f"{val_images} "):
-        return None
-    return art
-

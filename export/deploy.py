@@ -119,7 +119,7 @@ class BoundedELU(nn.Module):
     Exporters lower ``nn.ELU`` to ``select(x > 0, x, exp(x) - 1)``, which evaluates exp(x) for the
     positive activations too; int8 calibration then spans exp of the largest activation and the
     negative branch (values in (-1, 0]) rounds to nothing. Measured on CMAL-Net's fusion graph
-    (cub100, 500 test images, benchmarks/methods_table.py): int8 TFLite top-1 63.8 with nn.ELU,
+    (cub100, 500 test images, studies/methods_table.py): int8 TFLite top-1 63.8 with nn.ELU,
     74.0 with this form (fp32: 74.8).
     """
 

@@ -21,7 +21,7 @@ from bench_helpers import make_checkpoint
 from conftest import make_image_folder
 from fgvc_mobile.cli import main
 
-#: benchmarks/reliability_report.py sets this to a file; each ``record`` appends one JSON line
+#: studies/reliability_report.py sets this to a file; each ``record`` appends one JSON line
 LEDGER_ENV = "FGVC_RELIABILITY_LEDGER"
 CLASSES = ["class_0", "class_1", "class_2"]
 _PROGRESS = re.compile(r"\d+/\d+ \[[\d:<?]+|^\s+$")  # a tqdm bar: "3/8 [00:01<00:02"

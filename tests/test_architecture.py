@@ -3,9 +3,10 @@
 * no import circles, counting imports inside functions too (a circle that works only because
   one side imports late is still a circle), and every module imports when it is the first
   module of the package a fresh interpreter imports;
-* ``models/`` and ``data/`` import nothing above them; ``export/`` and ``benchmarks/`` get
-  trained models from ``models/load.py``, never from ``train/`` (studies that train call the
-  trainer: listed below, each import by name).
+* ``models/`` and ``data/`` import nothing above them; ``export/`` and ``benchmarks/`` (the
+  harness) get trained models from ``models/load.py`` and import nothing from ``train/``;
+* ``studies/`` is the top: it may import the trainer, the exporter and the harness, and nothing
+  outside it imports a study.
 """
 
 from __future__ import annotations
@@ -19,19 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 #: package name -> source folder (pyproject's package-dir)
 ROOTS = {"fgvc_mobile": REPO / "fgvc_mobile", "fgvc_mobile.export": REPO / "export",
-         "fgvc_mobile.benchmarks": REPO / "benchmarks"}
-
-#: what export/ and benchmarks/ may import from fgvc_mobile.train: studies that train a run
-#: (fit and its config), evaluate it with the trainer's loop, or write an untrained checkpoint
-TRAIN_IMPORTS_ALLOWED = {
-    "benchmarks/cub100_accuracy.py": {"train.config.load_config", "train.trainer.fit", "train.trainer.pick_device",
-                                      "train.engine.evaluate"},
-    "benchmarks/front.py": {"train.config.TrainConfig", "train.trainer.fit"},
-    "benchmarks/latency_table.py": {"train.checkpoint.save_checkpoint"},
-    "benchmarks/methods_table.py": {"train.config.TrainConfig", "train.config.load_config", "train.trainer.fit"},
-    "benchmarks/pareto.py": {"train.config.TrainConfig", "train.trainer.fit"},
-    "benchmarks/recipe_stability.py": {"train.config.TrainConfig", "train.trainer.fit"},
-}
+         "fgvc_mobile.benchmarks": REPO / "benchmarks", "fgvc_mobile.studies": REPO / "studies"}
 
 
 def package_modules() -> dict[str, Path]:
@@ -39,7 +28,7 @@ def package_modules() -> dict[str, Path]:
     for pkg, folder in ROOTS.items():
         for f in sorted(folder.rglob("*.py")):
             parts = list(f.relative_to(folder).with_suffix("").parts)
-            if pkg == "fgvc_mobile" and parts[0] in ("export", "benchmarks"):
+            if pkg == "fgvc_mobile" and parts[0] in ("export", "benchmarks", "studies"):
                 continue
             if parts[-1] == "__init__":
                 parts.pop()
@@ -122,7 +111,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_circles():
     graph = import_graph()
-    assert len(graph) > 100 and "fgvc_mobile.export.deploy" in graph and "fgvc_mobile.benchmarks.bench" in graph
+    assert len(graph) > 100 and {"fgvc_mobile.export.deploy", "fgvc_mobile.benchmarks.bench",
+                                 "fgvc_mobile.studies.run"} <= set(graph)
     assert cycles(graph) == []
 
 
@@ -163,21 +153,41 @@ def test_every_module_imports_first_in_a_fresh_interpreter():
 
 def test_models_and_data_import_nothing_above_them():
     above = ("fgvc_mobile.methods", "fgvc_mobile.train", "fgvc_mobile.export", "fgvc_mobile.benchmarks",
-             "fgvc_mobile.commands")
+             "fgvc_mobile.studies", "fgvc_mobile.commands")
     graph = import_graph()
     bad = {m: sorted(d for d in deps if d.startswith(above)) for m, deps in graph.items()
            if m.startswith(("fgvc_mobile.models", "fgvc_mobile.data"))}
     assert {m: d for m, d in bad.items() if d} == {}
 
 
-def test_export_and_benchmarks_get_trained_models_from_models_load_not_from_train():
-    mods = package_modules()
-    seen = {}
-    for name, path in mods.items():
-        if not name.startswith(("fgvc_mobile.export", "fgvc_mobile.benchmarks")):
-            continue
-        rel = path.relative_to(REPO).as_posix()
-        got = {n[len("fgvc_mobile."):] for n in imported_names(name, path, mods) if n.startswith("fgvc_mobile.train")}
-        if got:
-            seen[rel] = got
-    assert seen == TRAIN_IMPORTS_ALLOWED
+def importers_of(prefix: str, among: tuple[str, ...], graph=None) -> dict[str, list[str]]:
+    """Modules whose names start with one of ``among`` and that import a module under ``prefix``."""
+    graph = import_graph() if graph is None else graph
+    hits = {m: sorted(d for d in deps if d == prefix or d.startswith(prefix + ".")) for m, deps in graph.items()
+            if m.startswith(among)}
+    return {m: d for m, d in hits.items() if d}
+
+
+def test_export_and_the_harness_import_nothing_from_train():
+    assert importers_of("fgvc_mobile.train", ("fgvc_mobile.export", "fgvc_mobile.benchmarks")) == {}
+
+
+def test_nothing_outside_studies_imports_a_study():
+    outside = {m: deps for m, deps in import_graph().items() if not m.startswith("fgvc_mobile.studies")}
+    assert importers_of("fgvc_mobile.studies", ("fgvc_mobile",), outside) == {}
+
+
+def test_the_import_rules_see_a_forbidden_import(tmp_path, monkeypatch):
+    """The two rules above fail on a planted import, so an empty answer means something."""
+    for pkg, rel in (("fgvc_mobile.benchmarks", "benchmarks"), ("fgvc_mobile.export", "export")):
+        folder = tmp_path / rel
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        (folder / "planted.py").write_text("from fgvc_mobile.train.trainer import fit\n"
+                                           "from fgvc_mobile.studies.run import Run\n")
+    monkeypatch.setitem(ROOTS, "fgvc_mobile.benchmarks", tmp_path / "benchmarks")
+    monkeypatch.setitem(ROOTS, "fgvc_mobile.export", tmp_path / "export")
+    graph = import_graph()
+    assert set(importers_of("fgvc_mobile.train", ("fgvc_mobile.export", "fgvc_mobile.benchmarks"), graph)) == \
+        {"fgvc_mobile.benchmarks.planted", "fgvc_mobile.export.planted"}
+    assert "fgvc_mobile.benchmarks.planted" in importers_of("fgvc_mobile.studies", ("fgvc_mobile.benchmarks",), graph)

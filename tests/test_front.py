@@ -6,8 +6,8 @@ import json
 import pytest
 import yaml
 
-from fgvc_mobile.benchmarks import front
-from fgvc_mobile.benchmarks.front_report import (budget_table, build_points, pareto_front, pick_rule, render_search,
+from fgvc_mobile.studies import front
+from fgvc_mobile.studies.front_report import (budget_table, build_points, pareto_front, pick_rule, render_search,
                                                  search_decision, val_standard_error)
 
 

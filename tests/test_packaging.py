@@ -1,7 +1,7 @@
 """Packaging metadata matches the tree: a wheel holds every subpackage and every data file it names.
 
-``pyproject.toml`` maps the user's top-level folders ``export/`` and ``benchmarks/`` to
-``fgvc_mobile.export`` and ``fgvc_mobile.benchmarks`` (package-dir) and lists packages by hand, so
+``pyproject.toml`` maps the user's top-level folders ``export/``, ``benchmarks/`` and ``studies/`` to
+``fgvc_mobile.export``, ``fgvc_mobile.benchmarks`` and ``fgvc_mobile.studies`` (package-dir) and lists packages by hand, so
 a new subpackage that is not listed would be silently missing from a plain (non-editable) install.
 """
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from fgvc_mobile.benchmarks.pareto import annotate, main
-from fgvc_mobile.benchmarks.pareto_report import DOC_BEGIN, DOC_END, recommend, update_doc
+from fgvc_mobile.studies.pareto import annotate, main
+from fgvc_mobile.studies.pareto_report import DOC_BEGIN, DOC_END, recommend, update_doc
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.presets import MAC_BUDGET
 from fgvc_mobile.train.trainer import fit
@@ -96,7 +96,7 @@ def test_each_row_is_compared_with_references_trained_as_long(rows):
     next(r for r in rows if r["label"] == "base-12ep")["top1"] = 61.0  # now +10 over its baseline: 83%
     annotate(rows)
     assert recommend(rows)["label"] == "student"  # the fastest of the qualifying rows
-    from fgvc_mobile.benchmarks.pareto_report import verdict
+    from fgvc_mobile.studies.pareto_report import verdict
 
     assert "Recommended: student / r" in verdict(rows, ref, recommend(rows))
 
@@ -144,7 +144,7 @@ def test_command_on_tiny_checkpoints(tiny_folder, tmp_path):
 
 
 def test_head_names_of_a_twin_run_keep_it_out_of_the_references():
-    from fgvc_mobile.benchmarks.pareto import head_name
+    from fgvc_mobile.studies.pareto import head_name
     from fgvc_mobile.methods.base import get_method
 
     kw = get_method("rmg-pmsi").resolve_model_kwargs({"twin": "light"})

@@ -19,7 +19,7 @@
   kernel ("data[i] != zero_point"). The divisions act on a few small maps, not on conv features.
 * litert-torch's own PT2E int8 route is not used: in 0.10 it produced wrong logits on
   MobileNetV2 (bias scale mismatch at the final FULLY_CONNECTED). Re-checked with
-  ``python -m fgvc_mobile.benchmarks.tflite_pt2e_check`` on the cub100 baseline (128 px, 200 test
+  ``python -m fgvc_mobile.studies.tflite_pt2e_check`` on the cub100 baseline (128 px, 200 test
   images): fp32 81.5 %, PT2E fake-quant PyTorch 81.5 %, PT2E .tflite 78.0 % (88.5 % top-1
   agreement with fp32) -- still broken; this module's route gave 82.2 % on 500 test images.
 

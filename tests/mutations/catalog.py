@@ -110,7 +110,7 @@ MUTATIONS: list[Mutation] = [
     Mutation("rule-keeps-only-last-head", "fgvc_mobile/models/fgvc.py",
              "            out = out + outputs[h]\n", "            out = outputs[h]\n", ("tests/test_models.py",),
              "the combined rule scores one head instead of summing them"),
-    Mutation("front-budget-ignores-std", "benchmarks/front_report.py",
+    Mutation("front-budget-ignores-std", "studies/front_report.py",
              "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
              "a win inside the seeds' noise is called a win"),
 ]

@@ -9,8 +9,8 @@ suite catches it.
 Each mutation (tests/mutations/catalog.py) is one textual change to one product file, applied in
 a temporary copy of the working tree (tracked and untracked, not ignored, files). The copy's
 modules are imported in place of the editable install's, in pytest and in every subprocess it
-starts (a sitecustomize on PYTHONPATH maps ``fgvc_mobile``, ``fgvc_mobile.export`` and
-``fgvc_mobile.benchmarks`` to the copy). A mutation is *caught* when pytest fails, *survived*
+starts (a sitecustomize on PYTHONPATH maps ``fgvc_mobile``, ``fgvc_mobile.export``,
+``fgvc_mobile.benchmarks`` and ``fgvc_mobile.studies`` to the copy). A mutation is *caught* when pytest fails, *survived*
 when it passes. The unmutated copy is run first: it must pass, or the check means nothing.
 Exit status: 0 when every mutation is caught, 1 otherwise.
 """
@@ -34,8 +34,8 @@ SITECUSTOMIZE = '''
 import sys
 from importlib.machinery import PathFinder
 ROOT = {root!r}
-MAP = {{"fgvc_mobile": ROOT, "fgvc_mobile.export": ROOT, "fgvc_mobile.benchmarks": ROOT}}
-DIRS = {{"fgvc_mobile": "fgvc_mobile", "fgvc_mobile.export": "export", "fgvc_mobile.benchmarks": "benchmarks"}}
+DIRS = {{"fgvc_mobile": "fgvc_mobile", "fgvc_mobile.export": "export", "fgvc_mobile.benchmarks": "benchmarks",
+        "fgvc_mobile.studies": "studies"}}
 
 
 class _Copy:
@@ -106,8 +106,8 @@ def check_imports_the_copy(dest: Path) -> None:
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE.format(root=str(dest)))
     env = {**os.environ, "PYTHONPATH": str(site)}
-    code = ("import fgvc_mobile, fgvc_mobile.export.validate as v, fgvc_mobile.benchmarks.stats as s;"
-            "print(fgvc_mobile.__file__, v.__file__, s.__file__)")
+    code = ("import fgvc_mobile, fgvc_mobile.export.validate as v, fgvc_mobile.benchmarks.stats as s, "
+            "fgvc_mobile.studies.front_report as f; print(fgvc_mobile.__file__, v.__file__, s.__file__, f.__file__)")
     files = subprocess.run([sys.executable, "-c", code], cwd="/", env=env, capture_output=True, text=True,
                            check=True).stdout.split()
     wrong = [f for f in files if not f.startswith(str(dest))]

@@ -1,8 +1,8 @@
 """Latency across runtimes: MobileNetV2 baseline vs RMG-PMSI deploy graphs (benchmarks/results/latency_runtimes.md).
 
-    python -m fgvc_mobile.benchmarks.latency_table --data cub:PATH/CUB_200_2011 --weights PATH/mobilenet_v2.pth
-    python -m fgvc_mobile.benchmarks.latency_table --sizes 224          # one size
-    python -m fgvc_mobile.benchmarks.latency_table --quick              # 64 px, 3 runs: a pipeline check
+    python -m fgvc_mobile.studies.latency_table --data cub:PATH/CUB_200_2011 --weights PATH/mobilenet_v2.pth
+    python -m fgvc_mobile.studies.latency_table --sizes 224          # one size
+    python -m fgvc_mobile.studies.latency_table --quick              # 64 px, 3 runs: a pipeline check
 
 Latency does not depend on trained weights, so each model is built untrained (the ImageNet
 backbone where the weights file exists, random heads) and saved as a checkpoint. The exporter
@@ -20,31 +20,28 @@ import datetime as dt
 import json
 import logging
 import os
-import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from fgvc_mobile.benchmarks.bench import run_bench
-from fgvc_mobile.benchmarks.latency import measure
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.benchmarks.plots import latency_by_format
 from fgvc_mobile.benchmarks.render import context_lines
 from fgvc_mobile.benchmarks.report import load_report, make_row, new_report, save_report
-from fgvc_mobile.export.formats import FORMATS
-from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.export.formats import FORMATS
 from fgvc_mobile.methods import get_method
 from fgvc_mobile.models.backbone import load_pretrained
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
-from fgvc_mobile.models.load import file_sha256, load_trained
+from fgvc_mobile.studies.results import command_of
+from fgvc_mobile.studies.run import Run, current_export
 from fgvc_mobile.train.checkpoint import save_checkpoint
 
-log = logging.getLogger("fgvc_mobile.latency_table")
+log = logging.getLogger("fgvc_mobile.studies.latency_table")
 
 #: key -> (method, --model options, deploy rule, label)
 MODELS = {
@@ -92,7 +89,7 @@ def make_checkpoint(path: Path, key: str, size: int, classes: list[str], data_sp
         path, model=model.state_dict(), epoch=0, batches_done=0, method=method, arch=recipe.arch, model_kwargs=kwargs,
         classes=list(classes), preprocess=pre.to_dict(), pretrained=pretrained, history=[], best={},
         config={"method": method, "model": model_opts, "img_size": size, "data": data_spec, "epochs": 0,
-                "note": "built untrained by benchmarks/latency_table.py for latency measurements"},
+                "note": "built untrained by studies/latency_table.py for latency measurements"},
         data={"spec": data_spec, "kind": data_spec.split(":")[0].split("?")[0]},
     )
     log.info("built %s (%s, %d classes, backbone %s)", path, method, len(classes), pretrained or "random")
@@ -101,22 +98,13 @@ def make_checkpoint(path: Path, key: str, size: int, classes: list[str], data_sp
 
 # ---- export and bench, each cached -------------------------------------------------------------
 
-def export(ckpt: Path, out: Path, key: str, data_spec: str, args, command: str) -> bool:
+def export(run: Run, out: Path, key: str, data_spec: str, args, command: str) -> bool:
     """Export unless ``out`` already holds this checkpoint's artifacts; True when it exported."""
-    from fgvc_mobile.export.pipeline import ExportRequest, run_export
-
-    index = out / "manifest.json"
-    if index.is_file() and not args.force:
-        src = json.loads(index.read_text(encoding="utf-8")).get("source") or {}
-        if src.get("checkpoint_sha256") == file_sha256(ckpt):
-            log.info("reusing %s", out)
-            return False
-    run_export(ExportRequest(
-        checkpoint=str(ckpt), out=str(out), format=args.formats, int8=True, val_data=data_spec,
-        val_images=args.val_images, calib_data=data_spec, calib_images=args.calib_images,
-        rule=MODELS[key][2], accept_drop=True, command=command,
-    ), echo=log.info)
-    return True
+    rule = MODELS[key][2] or run.loaded.default_rule
+    fresh = args.force or current_export(out, run.loaded.sha256, rule, args.formats.split(","), args.val_images) is None
+    run.export(out, args.formats, rule, data=data_spec, val_images=args.val_images, calib_images=args.calib_images,
+               fresh=fresh, command=command)
+    return fresh
 
 
 def bench(dist: Path, out: Path, data_spec: str, args, command: str, fresh: bool) -> dict:
@@ -134,42 +122,17 @@ def bench(dist: Path, out: Path, data_spec: str, args, command: str, fresh: bool
                      limit=args.limit, target="cpu", eval_batch=4, progress=False, command=command)
 
 
-class _EagerSession(Session):
-    def __init__(self, graph):
-        self.graph = graph
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self.graph(torch.from_numpy(x)).numpy()
-
-
-def eager_deploy_row(ckpt: Path, key: str, size: int, args, cache: Path, fresh: bool) -> tuple[dict, dict]:
+def eager_deploy_row(run: Run, key: str, size: int, args, cache: Path, fresh: bool) -> tuple[dict, dict]:
     """PyTorch eager timing of the exporter's DeployModel; returns (row, deploy complexity), cached."""
-    from fgvc_mobile.export.deploy import DeployModel, complexity
-
-    want = {"threads": args.threads, "runs": args.runs, "warmup": args.warmup, "checkpoint": file_sha256(ckpt),
+    want = {"threads": args.threads, "runs": args.runs, "warmup": args.warmup, "checkpoint": run.loaded.sha256,
             "version": 2}
     if cache.is_file() and not (fresh or args.force):
         saved = json.loads(cache.read_text(encoding="utf-8"))
         if saved.get("settings") == want:
             log.info("reusing %s", cache)
             return {**saved["row"], "graph": "deploy"}, saved["cost"]
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
-    holder = {}
-
-    def load():
-        model = load_trained(ckpt).model
-        holder["model"] = model
-        return _EagerSession(DeployModel(model, MODELS[key][2], input_size=size))
-
-    x = np.random.default_rng(0).standard_normal((1, 3, size, size), dtype=np.float32)
-    try:
-        session, lat = measure(load, lambda s: x, args.warmup, args.runs)
-        cost = complexity(holder["model"], session.graph, size)
-    finally:
-        torch.set_num_threads(prev)
+    graph, lat = run.torch_latency(MODELS[key][2], args.threads, args.runs, args.warmup)
+    cost = run.cost(graph)
     row = make_row(
         artifact=f"{key}@{size}/deploy graph", format="pytorch", precision="fp32", method=MODELS[key][0],
         target="host", runtime="torch-eager", delegate="cpu", threads=args.threads, batch=1, input_size=size,
@@ -177,7 +140,7 @@ def eager_deploy_row(ckpt: Path, key: str, size: int, args, cache: Path, fresh: 
         load_ms=lat.load_ms, first_inference_ms=lat.first_inference_ms, warmup_runs=lat.warmup_runs,
         runs=lat.runs, latency_ms=lat.latency_ms, cpu_time_ms=lat.cpu_time_ms, peak_rss_mb=lat.peak_rss_mb,
         rss_delta_mb=lat.rss_delta_mb,
-        notes=f"deploy graph (BN folded, rule {session.graph.rule} heads only), float NCHW input",
+        notes=f"deploy graph (BN folded, rule {graph.rule} heads only), float NCHW input",
     )
     row.update(graph="deploy", measured_at=_now())
     atomic_write_json(cache, {"settings": want, "row": row, "cost": cost})
@@ -263,7 +226,7 @@ def render(report: dict, sizes: list[int], extra: list[str]) -> str:
               "NCHW. Params/MACs of artifact rows are the deploy graph's; the checkpoint row counts the training "
               "graph it runs (all heads). Peak RSS is the harness process's peak (it holds torch, ~0.7 GB) while "
               "loading and timing that model, (+Δ) its growth over the RSS before loading. Load ms for the deploy "
-              "graph includes building it from the checkpoint (BN folding, pruning check). The machine is shared: "
+              "graph is building it from the loaded model (BN folding, pruning check). The machine is shared: "
               "compare rows as ratios.", ""]
     return "\n".join(lines)
 
@@ -290,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="64 px, 3 runs: proves the pipeline, not a measurement")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    for name in ("fgvc_mobile.export", "fgvc_mobile.latency_table"):
+    for name in ("fgvc_mobile.export", "fgvc_mobile.studies"):
         logging.getLogger(name).setLevel(logging.INFO)
 
     sizes = args.sizes or ([64] if args.quick else [224, 448])
@@ -303,9 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--weights {args.weights}: no such file")
     weights = None if args.weights == "none" else args.weights
     data_spec = args.data or default_data(args.num_classes)
-    command = "python -m fgvc_mobile.benchmarks.latency_table " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    command = command.strip()
+    command = command_of("latency_table", argv)
     torch.set_num_threads(args.threads)
     load_before, started = os.getloadavg(), _now()
 
@@ -317,9 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             for key in args.models:
                 folder = work / f"{key}-{size}px-c{len(classes)}"
                 log.info("== %s at %d px", key, size)
-                ckpt = make_checkpoint(folder / "checkpoint.pt", key, size, classes, data_spec, weights)
-                exported = export(ckpt, folder / "dist", key, data_spec, args, command)
-                deploy_row, cost = eager_deploy_row(ckpt, key, size, args, folder / "eager_deploy.json", exported)
+                run = Run(folder, "checkpoint.pt")
+                make_checkpoint(folder / run.checkpoint, key, size, classes, data_spec, weights)
+                exported = export(run, folder / "dist", key, data_spec, args, command)
+                deploy_row, cost = eager_deploy_row(run, key, size, args, folder / "eager_deploy.json", exported)
                 graphs[str(size)][key] = cost
                 report = bench(folder / "dist", folder / "bench", data_spec, args, command, fresh=exported)
                 rows.append(tag(deploy_row, key, size, cost))
@@ -337,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                        "end": list(os.getloadavg())}}
     settings = {"target": "cpu", "threads": args.threads, "runs": args.runs, "warmup": args.warmup, "batch": 1,
                 "sizes": sizes, "models": args.models, "formats": args.formats}
-    report = new_report(machine, rows, settings=settings, command=command, tool="benchmarks/latency_table.py",
+    report = new_report(machine, rows, settings=settings, command=command, tool="studies/latency_table.py",
                         calibration_data={"spec": data_spec, "n_classes": len(classes), "images": args.calib_images},
                         graphs=graphs, weights="ImageNet backbone, random heads" if weights else "random")
     extra = [f"Load average (1/5/15 min) when this command started "
@@ -353,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     missing = [s for s in (224, 448) if s not in sizes]
     if missing and not args.quick:
         extra.append(f"Not measured in this run: {', '.join(map(str, missing))} px (too slow for this shared machine); "
-                     f"for them: `python -m fgvc_mobile.benchmarks.latency_table --sizes 224 448`.")
+                     f"for them: `python -m fgvc_mobile.studies.latency_table --sizes 224 448`.")
     extra.append(f"Plots: `{out.name}.png` per-run CPU time (p50 bar, line to p90), `{out.name}_wall.png` wall time.")
     if args.quick:
         extra.append("--quick: a pipeline check, not a measurement.")

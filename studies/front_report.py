@@ -1,6 +1,6 @@
 """The accuracy–latency front from stored run records: points, Pareto front, budget table, PNG.
 
-Pure functions over the per-run JSON that ``benchmarks/front.py`` stores, so the front can be
+Pure functions over the per-run JSON that ``studies/front.py`` stores, so the front can be
 redrawn (and tested) without training or a LiteRT runtime.
 """
 

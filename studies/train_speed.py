@@ -1,6 +1,6 @@
 """Training throughput (images/s) per method, input size and CPU speed option, measured in one run.
 
-    python -m fgvc_mobile.benchmarks.train_speed --methods baseline rmg-pmsi --sizes 128 224
+    python -m fgvc_mobile.studies.train_speed --methods baseline rmg-pmsi --sizes 128 224
 
 Each variant (fp32; channels_last; bf16 autocast; both) runs the recipe's real training steps
 (every phase, backward, AdamW step) on a fixed random batch; the variants are interleaved over
@@ -20,7 +20,7 @@ import torch
 
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.methods import StepContext, get_method
-from fgvc_mobile.benchmarks.study import command_of, write_results
+from fgvc_mobile.studies.results import command_of, write_results
 
 VARIANTS = {
     "fp32": (False, False),

@@ -1,4 +1,4 @@
-"""Rendering of the Pareto table (benchmarks/pareto.py): Markdown, PNG plot, recommendation, doc fill."""
+"""Rendering of the Pareto table (studies/pareto.py): Markdown, PNG plot, recommendation, doc fill."""
 
 from __future__ import annotations
 

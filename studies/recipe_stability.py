@@ -1,6 +1,6 @@
 """Do a recipe's losses stay finite and fall? Per-step epoch-mean losses of short real-data runs.
 
-    python -m fgvc_mobile.benchmarks.recipe_stability --data cub:PATH/CUB_200_2011 \
+    python -m fgvc_mobile.studies.recipe_stability --data cub:PATH/CUB_200_2011 \
         --pretrained PATH/mobilenet_v2_imagenet.pth \
         --variant cmal-linear=cmal:'{"classifier": "linear"}' --variant cmal-release=cmal:'{"classifier": "release"}'
 
@@ -20,22 +20,20 @@ import sys
 from pathlib import Path
 
 from fgvc_mobile.benchmarks.machine import describe_host
-from fgvc_mobile.benchmarks.study import command_of, write_results
+from fgvc_mobile.models.load import read_checkpoint
+from fgvc_mobile.studies.results import command_of, write_results
+from fgvc_mobile.studies.run import Run
 
 
 def train_variant(name: str, method: str, model: dict, args) -> list[dict]:
-    from fgvc_mobile.models.load import read_checkpoint
-    from fgvc_mobile.train.config import TrainConfig
-    from fgvc_mobile.train.trainer import fit
-
+    """The per-epoch history of one variant's run: trained (or resumed) first unless --no-train."""
     out = Path(args.runs_dir) / name
+    if not args.no_train:
+        Run.train(dict(data=args.data, method=method, out=str(out), pretrained=args.pretrained, img_size=128,
+                       resize=146, epochs=args.epochs, batch_size=16, lr=1e-3, head_lr_mult=10.0, workers=0,
+                       limit_train=args.limit_train, limit_test=64, val_split=0.2, model=model), show_progress=True)
     last = out / "last.pt"
-    if last.is_file() and (args.no_train or read_checkpoint(last)["epoch"] >= args.epochs):
-        return read_checkpoint(last)["history"]  # with --no-train: the epochs it finished
-    cfg = TrainConfig(data=args.data, method=method, out=str(out), pretrained=args.pretrained, img_size=128, resize=146,
-                      epochs=args.epochs, batch_size=16, lr=1e-3, head_lr_mult=10.0, workers=0,
-                      limit_train=args.limit_train, limit_test=64, val_split=0.2, model=model)
-    return fit(cfg)["history"]
+    return read_checkpoint(last)["history"] if last.is_file() else []  # with --no-train: the epochs it finished
 
 
 def main(argv=None) -> int:

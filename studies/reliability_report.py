@@ -1,6 +1,6 @@
 """Reliability figures: run the fault/case suite and count what it really tried.
 
-    python -m fgvc_mobile.benchmarks.reliability_report [--out benchmarks/results/reliability.md]
+    python -m fgvc_mobile.studies.reliability_report [--out benchmarks/results/reliability.md]
 
 Runs ``tests/test_reliability_*.py`` (slow tests included) in a subprocess; every test appends
 what it tried to a ledger (``FGVC_RELIABILITY_LEDGER``): cases per category, faults injected,
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import atomic_write_text
+from fgvc_mobile.studies.results import command_of
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "reliability.md"
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-slow", action="store_true", help="the default suite only (skip tests marked slow)")
     ap.add_argument("--fuzz-examples", type=int, default=None, help="Hypothesis examples per fuzz test")
     args = ap.parse_args(argv)
-    command = shlex.join(["python", "-m", "fgvc_mobile.benchmarks.reliability_report", *(argv or sys.argv[1:])])
+    command = command_of("reliability_report", argv)
     with tempfile.TemporaryDirectory(prefix="reliability-") as d:
         ledger, junit = Path(d) / "ledger.jsonl", Path(d) / "junit.xml"
         t0 = time.monotonic()

@@ -1,6 +1,6 @@
 """Export every artifact of trained checkpoints and tabulate them (benchmarks/results/cub100_export.md).
 
-    python -m fgvc_mobile.benchmarks.export_matrix \\
+    python -m fgvc_mobile.studies.export_matrix \\
         --checkpoint runs/cub100-baseline/best.pt --checkpoint runs/cub100-rmg/best.pt
 
 For each checkpoint: ``fgvc-mobile export --format all --int8`` validated on the WHOLE test split
@@ -13,12 +13,12 @@ machine are written with the table.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 import time
 from pathlib import Path
 
 from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.studies.results import command_of
 
 #: the two cub100 runs; the RMG-PMSI run is looked for under both names the project has used
 DEFAULT_CHECKPOINTS = [("runs/cub100-baseline/best.pt",), ("runs/cub100-rmg/best.pt", "runs/cub100-rmg-pmsi/best.pt")]
@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"error: checkpoint(s) not found: {', '.join(missing)} (train them first)", file=sys.stderr)
         return 2
-    command = " ".join(["python -m fgvc_mobile.benchmarks.export_matrix", *map(shlex.quote, sys.argv[1:] if argv
-                                                                                is None else argv)])
+    command = command_of("export_matrix", argv)
     lines = [
         "# Export matrix: every artifact of the cub100 checkpoints",
         "",

@@ -1,7 +1,7 @@
 """Accuracy against deploy cost: baseline, RMG-PMSI (concat, combined), lighter heads, distilled student.
 
-    python -m fgvc_mobile.benchmarks.pareto RUN [RUN ...] [--doc docs/deploy_cost.md]
-    python -m fgvc_mobile.benchmarks.pareto --quick       # tiny synthetic runs, 1 epoch: proves the pipeline
+    python -m fgvc_mobile.studies.pareto RUN [RUN ...] [--doc docs/deploy_cost.md]
+    python -m fgvc_mobile.studies.pareto --quick       # tiny synthetic runs, 1 epoch: proves the pipeline
 
 RUN is a run folder of ``fgvc-mobile train`` (its best.pt), optionally ``LABEL=FOLDER``. For every
 run and every inference rule of its model the table gives: top-1 on the test split as evaluated by
@@ -23,26 +23,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shlex
 import sys
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from fgvc_mobile.benchmarks.latency import measure
 from fgvc_mobile.benchmarks.machine import describe_host
-from fgvc_mobile.benchmarks.manifests import existing_int8_tflite
-from fgvc_mobile.benchmarks.pareto_report import plot, recommend, render, update_doc
-from fgvc_mobile.benchmarks.runners.base import Session
 from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.models.complexity import count_macs, count_params
-from fgvc_mobile.models.fgvc import BaselineMobileNetV2
-from fgvc_mobile.models.load import load_trained, loaded_weights, read_checkpoint, reported_metrics
-from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS, RuleGraph
-from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.models.load import loaded_weights, read_checkpoint
+from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS
+from fgvc_mobile.studies.pareto_report import plot, recommend, render, update_doc
+from fgvc_mobile.studies.results import command_of, write_results
+from fgvc_mobile.studies.run import Run, time_artifact
 
-log = logging.getLogger("fgvc_mobile.benchmarks.pareto")
+log = logging.getLogger("fgvc_mobile.studies.pareto")
 
 QUICK_DATA = "synthetic?size=32&num_classes=4&train_per_class=8&test_per_class=4"
 #: --quick: (folder name, method, model options); the distilled student learns from "rmg-pmsi"
@@ -84,68 +76,14 @@ def _same(a, b) -> bool:
     return norm(a) == norm(b)
 
 
-def deploy_graph(model, rule: str, size: int):
-    """The exporter's DeployModel (what ships); the unfolded rule graph where the exporter is absent."""
-    try:
-        from fgvc_mobile.export.deploy import DeployModel
-    except ImportError:
-        return RuleGraph(model, rule).eval(), "rule graph (exporter not installed)"
-    return DeployModel(model, rule, input_size=size), "export DeployModel"
-
-
-class _GraphSession(Session):
-    def __init__(self, graph):
-        self.graph = graph
-
-    def run(self, x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return self.graph(torch.from_numpy(x)).numpy()
-
-
-def torch_latency(graph, size: int, threads: int, runs: int, warmup: int) -> dict:
-    prev = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        x = np.random.default_rng(0).standard_normal((1, 3, size, size)).astype(np.float32)
-        _, lat = measure(lambda: _GraphSession(graph), lambda s: x, warmup, runs)
-    finally:
-        torch.set_num_threads(prev)
-    return lat.latency_ms
-
-
-def tflite_int8(ckpt: Path, meta: dict, rule: str, out: Path, args) -> dict:
+def tflite_int8(run: Run, rule: str, args) -> dict:
     """Export (or reuse) the int8 TFLite artifact of ``rule``; its LiteRT latency and validated top-1."""
-    from fgvc_mobile.benchmarks.runners import runners_for
-
-    (runner,) = runners_for("tflite", "cpu")
-    reason = runner.unavailable_reason()
-    if reason:
-        return {"note": reason}
-    art = None if args.fresh_exports else existing_int8_tflite(out, meta["sha256"], rule, args.val_images)
-    if art is None:
-        try:
-            from fgvc_mobile.export.pipeline import ExportRequest, run_export
-        except ImportError as e:
-            return {"note": f"exporter not installed ({e.name})"}
-        req = ExportRequest(checkpoint=str(ckpt), out=str(out), format="tflite", int8=True, rule=rule,
-                            val_data=args.data, val_images=args.val_images, calib_data=args.data,
-                            calib_images=args.calib_images, accept_drop=True, command="benchmarks.pareto")
-        try:
-            result = run_export(req, echo=log.info)
-        except Exception as e:  # an unconvertible graph is a row note, not the end of the table
-            return {"note": f"export failed: {type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:160]}"}
-        art = next((a for a in result.artifacts if a["format"] == "tflite" and a["precision"] == "int8"), None)
-        if art is None:
-            return {"note": "the exporter produced no int8 TFLite artifact"}
-    size = int(art["preprocess"]["input_size"])
-    u8 = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
-
-    def make_input(session):
-        return session.contract.prepare(u8, art["model_file"])
-
-    session, lat = measure(lambda: runner.load(out / art["model_file"], args.threads, art), make_input,
-                           args.warmup, args.runs)
-    session.close()
+    out = run.folder / "pareto-export" / rule
+    art = run.int8_tflite(out, rule, data=args.data, val_images=args.val_images, calib_images=args.calib_images,
+                          fresh=args.fresh_exports, command="studies.pareto")
+    if "note" in art:
+        return art
+    lat = time_artifact(out, art, args.threads, args.runs, args.warmup)
     v = art.get("validation") or {}
     return {"latency_ms": lat.latency_ms, "top1": v.get("top1"), "images": v.get("images"),
             "size_bytes": art.get("size_bytes"), "file": str(out / art["model_file"]), "note": ""}
@@ -175,35 +113,26 @@ def lineage(meta: dict) -> tuple[str, int]:
 
 
 def measure_run(text: str, args) -> list[dict]:
-    label, run = parse_run(text)
-    ckpt = run / "best.pt"
-    if not ckpt.is_file():
-        raise FGVCError(f"{run}: no best.pt (train it first with fgvc-mobile train --out {run})")
-    loaded = load_trained(ckpt)
-    model, meta = loaded.model, loaded.meta
-    size = int(meta["preprocess"]["input_size"])
-    best_epoch = meta["best"]["epoch"]
-    evaluated, selected_on = reported_metrics(meta)
-    base_macs = count_macs(RuleGraph(BaselineMobileNetV2(len(meta["classes"]))), size)
+    label, folder = parse_run(text)
+    run = Run(folder)
+    meta, size = run.loaded.meta, run.size
+    evaluated, selected_on = run.loaded.reported_metrics()
     starts_from, epochs_total = lineage(meta)
     rows = []
-    for rule in model.inference_rules:
-        log.info("%s: rule %s", run, rule)
-        graph, how = deploy_graph(model, rule, size)
-        macs = count_macs(graph, size)
-        row = {
-            "label": label or run.name, "run": str(run), "method": meta["method"], "head": head_name(meta, rule),
-            "rule": rule, "deploy_rule": rule == model.default_rule, "input_size": size,
-            "top1": evaluated.get(f"top1/{rule}"), "n_test": evaluated["n_images"], "best_epoch": best_epoch,
-            "selected_on": selected_on,
-            "params": count_params(graph), "macs": macs, "mac_ratio": macs / base_macs, "graph": how,
-            "torch_latency_ms": torch_latency(graph, size, args.threads, args.runs, args.warmup),
+    for rule in run.loaded.rules:
+        log.info("%s: rule %s", folder, rule)
+        graph, lat = run.torch_latency(rule, args.threads, args.runs, args.warmup)
+        cost = run.cost(graph)
+        rows.append({
+            "label": label or folder.name, "run": str(folder), "method": meta["method"], "head": head_name(meta, rule),
+            "rule": rule, "deploy_rule": rule == run.loaded.default_rule, "input_size": size,
+            "top1": evaluated.get(f"top1/{rule}"), "n_test": evaluated["n_images"], "best_epoch": meta["best"]["epoch"],
+            "selected_on": selected_on, "params": cost["deploy_params"], "macs": cost["deploy_macs"],
+            "mac_ratio": cost["x_mobilenet_v2"], "torch_latency_ms": lat.latency_ms,
             "teacher": (meta["config"].get("distill") or {}).get("teacher"),
-        }
-        row["starts_from"], row["epochs_total"] = starts_from, epochs_total
-        row["int8"] = {"note": "skipped (--no-tflite)"} if args.no_tflite else \
-            tflite_int8(ckpt, meta, rule, run / "pareto-export" / rule, args)
-        rows.append(row)
+            "starts_from": starts_from, "epochs_total": epochs_total,
+            "int8": {"note": "skipped (--no-tflite)"} if args.no_tflite else tflite_int8(run, rule, args),
+        })
     return rows
 
 
@@ -263,19 +192,11 @@ def _non_dominated(r: dict, rows: list[dict], cost) -> bool:
 
 def train_quick(work: Path) -> list[str]:
     """Train (or reuse) the tiny --quick runs; returns their folders."""
-    from fgvc_mobile.train.config import TrainConfig
-    from fgvc_mobile.train.trainer import fit
-
-    folders = []
-    for name, method, model in QUICK_RUNS:
-        run = work / name
-        if not (run / "best.pt").is_file():
-            cfg = TrainConfig(data=QUICK_DATA, method=method, out=str(run), img_size=32, resize=36, epochs=1,
-                              batch_size=8, workers=0, lr=0.01, model=model, pretrained="none",
-                              distill={"teacher": str(work / "rmg-pmsi" / "best.pt")} if method == "distill" else {})
-            fit(cfg, show_progress=False)
-        folders.append(str(run))
-    return folders
+    return [str(Run.train(dict(
+        data=QUICK_DATA, method=method, out=str(work / name), img_size=32, resize=36, epochs=1, batch_size=8,
+        workers=0, lr=0.01, model=model, pretrained="none",
+        distill={"teacher": str(work / "rmg-pmsi" / "best.pt")} if method == "distill" else {})).folder)
+        for name, method, model in QUICK_RUNS]
 
 
 def main(argv=None) -> int:
@@ -307,14 +228,10 @@ def main(argv=None) -> int:
     rows = [row for text in folders for row in measure_run(text, args)]
     ref = annotate(rows)
     rec = recommend(rows)
-    command = "python -m fgvc_mobile.benchmarks.pareto " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    machine = describe_host(threads=args.threads)
-    md = render(rows, ref, rec, command.strip(), machine, args)
-    atomic_write_text(f"{out}.md", md + "\n")
-    atomic_write_json(f"{out}.json", {"command": command.strip(), "machine": machine, "references": ref,
-                                      "recommendation": rec and {"label": rec["label"], "rule": rec["rule"]},
-                                      "rows": rows})
+    command, machine = command_of("pareto", argv), describe_host(threads=args.threads)
+    md = render(rows, ref, rec, command, machine, args)
+    write_results(out, md, {"command": command, "machine": machine, "references": ref,
+                            "recommendation": rec and {"label": rec["label"], "rule": rec["rule"]}, "rows": rows})
     png = plot(rows, f"{out}.png", ref)
     if args.doc:
         update_doc(args.doc, md)

@@ -1,8 +1,8 @@
 """The accuracy–latency front: every family at several input sizes and seeds, selected on val.
 
-    python -m fgvc_mobile.benchmarks.front train configs/front_cub100.yaml [--only NAME ...] [--seeds 0 1]
-    python -m fgvc_mobile.benchmarks.front bench configs/front_cub100.yaml    # int8 export + latency, one run
-    python -m fgvc_mobile.benchmarks.front report configs/front_cub100.yaml   # .md/.json/.png from stored JSON
+    python -m fgvc_mobile.studies.front train configs/front_cub100.yaml [--only NAME ...] [--seeds 0 1]
+    python -m fgvc_mobile.studies.front bench configs/front_cub100.yaml    # int8 export + latency, one run
+    python -m fgvc_mobile.studies.front report configs/front_cub100.yaml   # .md/.json/.png from stored JSON
 
 ``train`` trains (or resumes, or skips) each point x seed with ``fgvc-mobile train``'s ``fit`` and
 stores one JSON per finished run in ``<results>_runs/`` (committed): validation and test top-1 of
@@ -20,18 +20,18 @@ import logging
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import yaml
 
-from fgvc_mobile.benchmarks.front_report import (build_points, budget_table, pareto_front, pick_rule, plot, render,
-                                                 render_search, search_decision)
 from fgvc_mobile.benchmarks.machine import describe_host
-from fgvc_mobile.benchmarks.study import command_of
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.studies.front_report import (build_points, budget_table, pareto_front, pick_rule, plot, render,
+                                              render_search, search_decision)
+from fgvc_mobile.studies.results import command_of
+from fgvc_mobile.studies.run import Run, time_artifact
 
-log = logging.getLogger("fgvc_mobile.benchmarks.front")
+log = logging.getLogger("fgvc_mobile.studies.front")
 
 
 def load_front_config(path: str) -> dict:
@@ -56,55 +56,36 @@ def records_dir(cfg: dict) -> Path:
     return Path(f"{cfg['results']}_runs")
 
 
-def train_config(cfg: dict, point: dict, seed: int):
-    from fgvc_mobile.train.config import TrainConfig
-
+def train_point(cfg: dict, point: dict, seed: int) -> Path:
+    """Train, resume or skip one run; returns its stored record's path."""
+    record = records_dir(cfg) / f"{run_name(point, seed)}.json"
+    if record.is_file():
+        return record
     opts = {**cfg["base"], "method": point["method"], "img_size": point["img_size"], "seed": seed,
             "out": str(Path(cfg["runs_dir"]) / run_name(point, seed)), **point.get("train", {})}
     if "resize" not in point.get("train", {}):
         opts.pop("resize", None)  # the default img_size * 8/7 at every size
-    return TrainConfig.from_dict(opts, source=f"point {point['name']}")
-
-
-def train_point(cfg: dict, point: dict, seed: int) -> Path | None:
-    """Train, resume or skip one run; returns its stored record's path."""
-    from fgvc_mobile.models.load import read_checkpoint
-    from fgvc_mobile.train.trainer import fit
-
-    record = records_dir(cfg) / f"{run_name(point, seed)}.json"
-    if record.is_file():
-        return record
-    tc = train_config(cfg, point, seed)
-    last = Path(tc.out) / "last.pt"
-    if last.is_file():
-        tc.resume = str(last)
     t0 = time.time()
-    log.info("training %s (seed %d) into %s", point["name"], seed, tc.out)
-    fit(tc)
-    ckpt = read_checkpoint(Path(tc.out) / "best.pt")
-    atomic_write_json(record, make_record(cfg, point, seed, Path(tc.out), ckpt, time.time() - t0))
+    log.info("training %s (seed %d) into %s", point["name"], seed, opts["out"])
+    run = Run.train(opts, source=f"point {point['name']}", show_progress=True)
+    atomic_write_json(record, make_record(point, seed, run, time.time() - t0))
     return record
 
 
-def make_record(cfg: dict, point: dict, seed: int, run: Path, ckpt: dict, wall_seconds: float) -> dict:
-    from fgvc_mobile.benchmarks.pareto import deploy_graph
-    from fgvc_mobile.models.complexity import count_macs
-    from fgvc_mobile.models.load import build_model
-
-    model = build_model(ckpt).eval()
-    size = int(ckpt["preprocess"]["input_size"])
-    selected = next(h for h in ckpt["history"] if h["epoch"] == ckpt["best"]["epoch"])
-    trained = [h for h in ckpt["history"] if "train_seconds" in h]
-    rules = list(model.inference_rules)
+def make_record(point: dict, seed: int, run: Run, wall_seconds: float) -> dict:
+    """What ``report`` needs of a finished run, stored so the front can be redrawn without it."""
+    meta, rules = run.loaded.meta, list(run.loaded.rules)
+    selected = next(h for h in meta["history"] if h["epoch"] == meta["best"]["epoch"])
+    trained = [h for h in meta["history"] if "train_seconds" in h]
     return {
-        "name": point["name"], "family": point["family"], "method": ckpt["method"], "img_size": size, "seed": seed,
-        "run": str(run), "default_rule": model.default_rule, "selected_on": ckpt["best"]["split"],
-        "best_epoch": ckpt["best"]["epoch"], "epochs": ckpt["config"]["epochs"],
-        "val": {r: selected[f"top1/{r}"] for r in rules}, "test": {r: ckpt["test_metrics"][f"top1/{r}"] for r in rules},
-        "n_val": selected["n_images"], "n_test": ckpt["test_metrics"]["n_images"],
-        "macs_g": {r: count_macs(deploy_graph(model, r, size)[0], size) / 1e9 for r in rules},
+        "name": point["name"], "family": point["family"], "method": meta["method"], "img_size": run.size, "seed": seed,
+        "run": str(run.folder), "default_rule": run.loaded.default_rule, "selected_on": meta["best"]["split"],
+        "best_epoch": meta["best"]["epoch"], "epochs": meta["config"]["epochs"],
+        "val": {r: selected[f"top1/{r}"] for r in rules}, "test": {r: meta["test_metrics"][f"top1/{r}"] for r in rules},
+        "n_val": selected["n_images"], "n_test": meta["test_metrics"]["n_images"],
+        "macs_g": {r: run.cost(run.graph(r))["deploy_macs"] / 1e9 for r in rules},
         "train_seconds": sum(h["train_seconds"] for h in trained), "wall_seconds": wall_seconds,
-        "config": ckpt["config"], "machine": describe_host(threads=None)["cpu_model"],
+        "config": meta["config"], "machine": describe_host(threads=None)["cpu_model"],
     }
 
 
@@ -114,29 +95,25 @@ def load_records(cfg: dict) -> list[dict]:
 
 def bench(cfg: dict, args) -> dict:
     """int8 TFLite of every point with a finished run, all timed at 1 and 2 threads in this one process."""
-    from fgvc_mobile.benchmarks.pareto import tflite_int8
-    from fgvc_mobile.models.load import load_trained
-
     records = load_records(cfg)
     out = {"points": {}}
     for point in cfg["points"]:
         recs = sorted((r for r in records if r["name"] == point["name"]), key=lambda r: r["seed"])
         if not recs:
             continue
-        rule, ckpt = pick_rule(point, recs), Path(recs[0]["run"]) / "best.pt"
-        if not ckpt.is_file():
-            log.warning("%s: %s is not on this machine; not timed", point["name"], ckpt)
+        rule, run = pick_rule(point, recs), Run(Path(recs[0]["run"]))
+        if not (run.folder / "best.pt").is_file():
+            log.warning("%s: %s is not on this machine; not timed", point["name"], run.folder / "best.pt")
             continue
-        meta = load_trained(ckpt).meta
-        entry = {"rule": rule, "checkpoint": str(ckpt)}
+        export = run.folder / "front-export" / rule
+        art = run.int8_tflite(export, rule, val_images=args.val_images)
+        entry = {"rule": rule, "checkpoint": str(run.folder / "best.pt"),
+                 "int8_top1_val_images": (art.get("validation") or {}).get("top1")}
         for threads in (1, 2):
-            a = SimpleNamespace(threads=threads, runs=args.runs, warmup=args.warmup, val_images=args.val_images,
-                                calib_images=None, fresh_exports=False)
-            res = tflite_int8(ckpt, meta, rule, Path(recs[0]["run"]) / "front-export" / rule, a)
-            if res.get("note"):
-                entry["note"] = res["note"]
-            entry[f"int8_ms_{threads}t"] = (res.get("latency_ms") or {}).get("p50")
-            entry["int8_top1_val_images"] = res.get("top1")
+            entry[f"int8_ms_{threads}t"] = None if "note" in art else \
+                time_artifact(export, art, threads, args.runs, args.warmup).latency_ms["p50"]
+        if "note" in art:
+            entry["note"] = art["note"]
         out["points"][point["name"]] = entry
     return out
 
@@ -200,7 +177,7 @@ def main(argv=None) -> int:
         print(f"wrote {latency_file}")
     else:
         latency = json.loads(latency_file.read_text(encoding="utf-8")) if latency_file.is_file() else {}
-        commands = (f"`python -m fgvc_mobile.benchmarks.front train {args.config}` (per run: "
+        commands = (f"`python -m fgvc_mobile.studies.front train {args.config}` (per run: "
                     f"`{records_dir(cfg)}/NAME-sSEED.json`), `{latency.get('command', 'bench: not run yet')}`, `{command}`")
         report(cfg, latency, commands)
         print(f"wrote {cfg['results']}.md/.json" + ("" if cfg.get("kind") == "search" else "/.png"))

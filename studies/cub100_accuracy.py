@@ -1,59 +1,36 @@
 """Accuracy of baseline vs RMG-PMSI on cub100: trains both (or resumes/reuses their runs) at one
 setting and writes benchmarks/results/cub100_accuracy.{md,json}.
 
-    python -m fgvc_mobile.benchmarks.cub100_accuracy --config configs/cub100_cpu.yaml --runs runs
+    python -m fgvc_mobile.studies.cub100_accuracy --config configs/cub100_cpu.yaml --runs runs
 
 Each method trains into RUNS/cub100-<method>; a finished run is reused, a partial one resumed.
+Top-1/top-5 per head are the test metrics the run recorded for its best.pt.
 """
 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 
-from torch.utils.data import DataLoader
-
 from fgvc_mobile.benchmarks.machine import describe_host
-from fgvc_mobile.data.dataset import ImageListDataset
-from fgvc_mobile.data.layouts import load_splits
-from fgvc_mobile.data.transforms import build_transform
-from fgvc_mobile.models.load import load_trained, read_checkpoint
-from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.studies.results import command_of, write_results
+from fgvc_mobile.studies.run import Run
 from fgvc_mobile.train.config import load_config
-from fgvc_mobile.train.engine import evaluate
-from fgvc_mobile.train.trainer import fit, pick_device
 
 HEADS = ("classifier", "aux_stage1", "aux_stage2", "aux_stage3", "concat", "combined")
 
 
-def train_or_reuse(config: str, method: str, out: Path, data: str, pretrained: str) -> Path:
-    last = out / "last.pt"
-    cfg = load_config(config, {"method": method, "out": str(out), "data": data, "pretrained": pretrained})
-    if last.exists():
-        ckpt = read_checkpoint(last)
-        if ckpt["epoch"] >= cfg.epochs:
-            return out
-        cfg = load_config(config, {"method": method, "out": str(out), "resume": str(last)})
-    fit(cfg)
-    return out
-
-
-def summarize(run: Path, data: str) -> dict:
-    loaded = load_trained(run / "best.pt")
-    model, meta = loaded.model, loaded.meta
-    hist = meta["history"]
-    ds = ImageListDataset(load_splits(data).test, build_transform(loaded.preprocess, train=False))
-    device = pick_device("auto")
-    metrics = evaluate(model.to(device), DataLoader(ds, batch_size=64, num_workers=2), device)
-    train_rows = [h for h in hist if "train_seconds" in h]
+def summarize(run: Run) -> dict:
+    meta = run.loaded.meta
+    metrics, selected_on = run.loaded.reported_metrics()
+    train_rows = [h for h in meta["history"] if "train_seconds" in h]
     return {
         "method": meta["method"],
-        "run": str(run),
+        "run": str(run.folder),
         "best_epoch": meta["best"]["epoch"],
-        "selected_on": meta["best"].get("split", "test"),
-        "epochs": len(hist),
+        "selected_on": selected_on,
+        "epochs": len(meta["history"]),
         "metrics": metrics,
         "seconds_per_epoch": sum(h["train_seconds"] for h in train_rows) / max(1, len(train_rows)),
         "train_images_per_s": sum(h["train_images_per_s"] for h in train_rows) / max(1, len(train_rows)),
@@ -114,14 +91,11 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=["baseline", "rmg-pmsi"])
     p.add_argument("--out", default="benchmarks/results/cub100_accuracy")
     args = p.parse_args(argv)
-    rows = []
-    for method in args.methods:
-        run = train_or_reuse(args.config, method, Path(args.runs) / f"cub100-{method}", args.data, args.pretrained)
-        rows.append(summarize(run, load_config(args.config, {"data": args.data}).data))
-    command = "python -m fgvc_mobile.benchmarks.cub100_accuracy " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
-    machine = describe_host(threads=None)
-    atomic_write_text(f"{args.out}.md", render(rows, command.strip(), machine))
-    atomic_write_json(f"{args.out}.json", {"command": command.strip(), "machine": machine, "results": rows})
+    options = load_config(args.config, {"data": args.data, "pretrained": args.pretrained}).to_dict()
+    rows = [summarize(Run.train({**options, "method": m, "out": str(Path(args.runs) / f"cub100-{m}")},
+                                show_progress=True)) for m in args.methods]
+    command, machine = command_of("cub100_accuracy", argv), describe_host(threads=None)
+    write_results(args.out, render(rows, command, machine), {"command": command, "machine": machine, "results": rows})
     print(f"wrote {args.out}.md")
     return 0
 

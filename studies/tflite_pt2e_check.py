@@ -1,6 +1,6 @@
 """Is litert-torch's PT2E int8 route fixed? Compare it with its own PyTorch simulation on real images.
 
-    python -m fgvc_mobile.benchmarks.tflite_pt2e_check runs/cub100-baseline/best.pt [--val-images 200]
+    python -m fgvc_mobile.studies.tflite_pt2e_check runs/cub100-baseline/best.pt [--val-images 200]
 
 The exporter ships ai_edge_quantizer's int8 instead (export/formats/tflite.py). In litert-torch
 0.10 the PT2E route produced wrong logits on MobileNetV2 (bias scale mismatch at the final
