@@ -29,11 +29,13 @@ class StepContext:
     options: dict = field(default_factory=dict)
     autocast: Callable = None  # context manager factory for AMP (nullcontext on CPU)
     state: dict = field(default_factory=dict)  # what ``Recipe.setup`` made for this run (e.g. a teacher)
+    epochs: int = 1  # of the whole run: recipes with schedules (ELoPE's crop_from) read fractions of it
 
 
 #: options every recipe accepts: the loss behind ``ctx.criterion`` (``gce``: gradient-boosting
-#: cross-entropy over the top ``gce_k`` negatives, methods/losses.py)
-COMMON_OPTIONS = {"loss": "ce", "gce_k": 15}
+#: cross-entropy over the top ``gce_k`` negatives, methods/losses.py) and, for gce, the fraction of
+#: the run trained with plain cross-entropy first (``gce_from``; the paper's ImageNet run: 0.5)
+COMMON_OPTIONS = {"loss": "ce", "gce_k": 15, "gce_from": 0.0}
 
 
 class Recipe:
@@ -87,9 +89,20 @@ class Recipe:
         self.criterion(opts)  # validates loss / gce_k now, not at the first batch
         return opts
 
-    def criterion(self, options: dict, label_smoothing: float = 0.0):
-        """The classification loss handed to the steps as ``ctx.criterion`` (option ``loss``: ce | gce)."""
-        return make_criterion(options["loss"], options["gce_k"], label_smoothing)
+    def head_lr_scale(self, options: dict) -> float:
+        """Factor on the run's head learning rate (``lr * head_lr_mult``) for this recipe; default 1."""
+        return 1.0
+
+    def criterion(self, options: dict, label_smoothing: float = 0.0, epoch: int = 0, epochs: int = 1):
+        """The classification loss of ``epoch`` handed to the steps as ``ctx.criterion`` (option
+        ``loss``: ce | gce; gce is cross-entropy before ``gce_from`` of the run's ``epochs``)."""
+        loss = make_criterion(options["loss"], options["gce_k"], label_smoothing)
+        g = options["gce_from"]
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0.0 <= g <= 1.0:
+            raise FGVCError(f"method option gce_from: a fraction of the run in [0, 1], got {g!r}")
+        if options["loss"] == "gce" and epoch < g * epochs:
+            return make_criterion("ce")
+        return loss
 
     def resolve_model_kwargs(self, model_kwargs: dict | None) -> dict:
         """defaults < preset (if ``preset`` is given) < explicit keys; the result names no preset."""
