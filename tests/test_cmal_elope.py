@@ -297,3 +297,15 @@ def test_cmal_heads_train_at_half_the_runs_head_rate(tiny_folder, tmp_path):
     assert groups == {"backbone": 0.01, "heads": pytest.approx(0.05)}
     with pytest.raises(FGVCError, match="head_lr_scale"):
         get_method("cmal").resolve_options({"head_lr_scale": 0})
+
+
+def test_checkpoints_from_before_the_options_keep_their_weights_and_behaviour():
+    """Old checkpoints record model_kwargs without the new options: they build the old structure
+    (the same state-dict keys as before) and the old test-time behaviour."""
+    old = CMALModel(5, descriptor=8)
+    expert_keys = {k.split(".", 2)[2] for k in old.state_dict() if k.startswith("experts.0.")}
+    assert expert_keys == {f"{block}.{i}.{p}" for block in ("reduce", "expand") for i, p in
+                           [(0, "weight"), (1, "weight"), (1, "bias"), (1, "running_mean"), (1, "running_var"),
+                            (1, "num_batches_tracked")]}
+    assert old.box_padding == 0.0 and isinstance(old.classifiers[0], torch.nn.Linear)
+    assert ELoPEModel(5, embedding=8).box == "grid"

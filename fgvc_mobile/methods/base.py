@@ -97,9 +97,7 @@ class Recipe:
         """The classification loss of ``epoch`` handed to the steps as ``ctx.criterion`` (option
         ``loss``: ce | gce; gce is cross-entropy before ``gce_from`` of the run's ``epochs``)."""
         loss = make_criterion(options["loss"], options["gce_k"], label_smoothing)
-        g = options["gce_from"]
-        if isinstance(g, bool) or not isinstance(g, (int, float)) or not 0.0 <= g <= 1.0:
-            raise FGVCError(f"method option gce_from: a fraction of the run in [0, 1], got {g!r}")
+        g = fraction_option(options, "gce_from")
         if options["loss"] == "gce" and epoch < g * epochs:
             return make_criterion("ce")
         return loss
@@ -116,6 +114,15 @@ class Recipe:
             kw.update(self.model_presets[preset])
         kw.update(given)
         return kw
+
+
+def fraction_option(options: dict, key: str, low_open: bool = False) -> float:
+    """``options[key]`` checked to be a number in [0, 1] ((0, 1] with ``low_open``): fractions of the
+    run (``gce_from``, ELoPE's ``crop_from``) and factors (CMAL's ``head_lr_scale``)."""
+    v = options[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
+        raise FGVCError(f"--method-options {key}: a number in {'(0' if low_open else '[0'}, 1], got {v!r}")
+    return float(v)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.methods.base import Recipe, register, unwrap
+from fgvc_mobile.methods.base import Recipe, fraction_option, register, unwrap
 from fgvc_mobile.models.cmal import RAW_HEADS, CMALModel
 from fgvc_mobile.models.regions import crop_resize
 
@@ -43,9 +42,7 @@ class CMAL(Recipe):
 
     def resolve_options(self, options):
         opts = super().resolve_options(options)
-        v = opts["head_lr_scale"]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 < v <= 1.0:
-            raise FGVCError(f"--method-options head_lr_scale: a factor in (0, 1], got {v!r}")
+        fraction_option(opts, "head_lr_scale", low_open=True)
         return opts
 
     def head_lr_scale(self, options):

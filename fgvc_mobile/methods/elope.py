@@ -35,8 +35,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.methods.base import Recipe, register, unwrap
+from fgvc_mobile.methods.base import Recipe, fraction_option, register, unwrap
 from fgvc_mobile.methods.losses import class_mean_loss, global_class_means
 from fgvc_mobile.models.elope import ELoPEModel
 
@@ -84,9 +83,7 @@ class ELoPE(Recipe):
     def resolve_options(self, options):
         opts = super().resolve_options(options)
         for key in ("crop_from", "weights_from"):
-            v = opts[key]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise FGVCError(f"--method-options {key}: a fraction of the run in [0, 1], got {v!r}")
+            fraction_option(opts, key)
         return opts
 
     def step_names(self, options):
