@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.cmal import CMALModel, RAW_HEADS
 from fgvc_mobile.models.elope import ELoPEModel
@@ -182,3 +183,129 @@ def test_elope_steps_update_present_class_means_and_train_the_localiser_alone():
     changed = (m.class_means != before).any(dim=1)
     assert changed.tolist() == [True, True, False, True, False]
     assert int(m.localiser_initialised) == 1
+
+
+def test_cmal_box_padding_is_the_releases_clipped_to_the_image():
+    """The release: rows [max(y_min - 0.1 H, 0), min(y_max + 0.1 H, H)) around the pixels above t."""
+    m = CMALModel(4, descriptor=8, box_padding=0.1).eval()
+    att = torch.zeros(2, 50, 40)
+    att[0, 10:20, 30:35] = 1.0  # x 30..35 +- 4 px; y 10..20 +- 5 px
+    att[1, 0:3, 5:6] = 1.0  # clipped at the top
+    att[1, 45:, 38:] = 1.0  # ... and at the bottom right
+    assert m.region_box(att).tolist() == [[26.0, 5.0, 39.0, 25.0], [1.0, 0.0, 40.0, 50.0]]
+    assert CMALModel(4, descriptor=8).region_box(att).tolist() == [[30.0, 10.0, 35.0, 20.0], [5.0, 0.0, 40.0, 50.0]]
+
+
+def test_cmal_phone_preset_is_light_and_keeps_the_cam_pipeline():
+    from fgvc_mobile.models.fgvc import BaselineMobileNetV2
+    from fgvc_mobile.models.presets import deploy_cost
+
+    recipe = get_method("cmal")
+    m = recipe.build_model(10, preset="phone").eval()
+    assert [len(e.expand) for e in m.experts] == [2, 2, 2]  # depthwise 3x3 + pointwise per expert
+    assert [e.expand[0][0].stride for e in m.experts] == [(2, 2), (2, 2), (1, 1)]
+    base = deploy_cost(BaselineMobileNetV2(10), 96)["macs"]
+    fusion, raw = (deploy_cost(m, 96, r)["macs"] / base for r in ("fusion", "raw"))
+    full = deploy_cost(recipe.build_model(10), 96, "raw")["macs"] / base
+    assert raw < 1.2 and fusion < 2.4 and full > 5 * raw, (raw, fusion, full)
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        out, maps = m.single(x, return_maps=True)
+        assert [c.shape for c in m.class_activation_maps(maps, out)] == [mp.shape[:1] + mp.shape[2:] for mp in maps]
+        torch.testing.assert_close(m.forward_rule(x, "fusion"), m.combine(m(x), "fusion"), atol=1e-4, rtol=1e-4)
+
+
+# ---- ELoPE: rules, box, schedules ------------------------------------------------------------------
+def test_elope_full_rule_classifies_the_uncropped_input_and_upsampled_box_is_pixel_exact(monkeypatch):
+    m = ELoPEModel(5, embedding=8, tau=0.3, box="upsampled").eval()
+    heat = torch.zeros(1, 4, 4)
+    heat[0, 1, 2] = 1.0
+    monkeypatch.setattr(m, "heat_map", lambda x: heat)
+    x = torch.randn(1, 3, 64, 64)
+    up = F.interpolate(heat[:, None], size=(64, 64), mode="bilinear", align_corners=False)[0, 0]
+    ys, xs = ((up - up.min()) / (up.max() - up.min()) > 0.3).nonzero(as_tuple=True)
+    want = [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
+    assert m.localisation_box(x)[0].tolist() == want and want[2] - want[0] not in (16, 32)  # not whole cells
+    with torch.no_grad():
+        heads = m(x)
+        torch.testing.assert_close(heads["full"], m.classify(x)[0])
+        torch.testing.assert_close(m.forward_rule(x, "full"), heads["full"])
+        torch.testing.assert_close(m.forward_rule(x, "classifier"), heads["classifier"])
+        torch.testing.assert_close(heads["classifier"], m.classify(m.localise(x))[0])
+    assert list(m.inference_rules) == ["classifier", "full"]
+
+
+def _elope_step_inputs(epoch: int, epochs: int, **opts):
+    """(the input the embedding step's backbone saw, whether the GKMP weights got a gradient)."""
+    recipe = get_method("elope")
+    options = recipe.resolve_options(opts)
+    ctx = StepContext(recipe.criterion(options), torch.Generator().manual_seed(0), epoch, options,
+                      contextlib.nullcontext, epochs=epochs)
+    torch.manual_seed(0)
+    m = ELoPEModel(5, embedding=8, box="upsampled").train()
+    m.localiser.init_from(m.backbone)
+    m.localiser_initialised.fill_(1)
+    with torch.no_grad():  # a localiser whose box is smaller than the image
+        m.localiser.head.weight.normal_()
+    seen = []
+    hook = m.backbone.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    x, y = torch.randn(4, 3, 64, 64), torch.tensor([0, 1, 2, 3])
+    steps = recipe.training_steps(m, x, y, ctx)
+    _, loss = next(steps)
+    hook.remove()
+    loss.backward()
+    with torch.no_grad():
+        crop = m.eval().localise(x)
+    return seen[0], x, crop, m.pool.weights.grad
+
+
+def test_elope_classifier_trains_on_the_test_time_crop_from_crop_from():
+    seen, x, crop, _ = _elope_step_inputs(epoch=1, epochs=4, crop_from=0.5)
+    assert torch.equal(seen, x)  # epoch 1 < 0.5 * 4: the full image
+    seen, x, crop, _ = _elope_step_inputs(epoch=2, epochs=4, crop_from=0.5)
+    assert not torch.equal(crop, x)
+    torch.testing.assert_close(seen, crop)  # the deployed rule's input, localiser in eval mode
+    seen, x, _, _ = _elope_step_inputs(epoch=3, epochs=4, crop_from=1.0)
+    assert torch.equal(seen, x)
+
+
+def test_elope_gkmp_weights_learn_only_from_weights_from():
+    assert _elope_step_inputs(epoch=2, epochs=4, weights_from=0.75)[3] is None
+    assert _elope_step_inputs(epoch=3, epochs=4, weights_from=0.75)[3].abs().sum() > 0
+    assert _elope_step_inputs(epoch=0, epochs=4, weights_from=0.0)[3].abs().sum() > 0
+
+
+def test_elope_presets_are_the_papers_tau_and_schedule_options_are_checked():
+    recipe = get_method("elope")
+    assert {p: recipe.resolve_model_kwargs({"preset": p})["tau"] for p in ("cub", "cars", "aircraft")} == \
+        {"cub": 0.3, "cars": 0.2, "aircraft": 0.2}
+    with pytest.raises(FGVCError, match="crop_from"):
+        recipe.resolve_options({"crop_from": 1.5})
+
+
+def test_cmal_heads_train_at_half_the_runs_head_rate(tiny_folder, tmp_path):
+    """Each CMAL head takes two optimizer steps per batch: the trainer gives the heads lr * mult * 0.5."""
+    from conftest import tiny_config
+
+    from fgvc_mobile.models.load import read_checkpoint
+    from fgvc_mobile.train.trainer import fit
+
+    cfg = tiny_config(tiny_folder, tmp_path, method="cmal", model={"descriptor": 8}, img_size=64, resize=72,
+                      batch_size=8, limit_train=8, limit_test=4, lr=0.01, head_lr_mult=10.0)
+    fit(cfg, show_progress=False)
+    groups = {g["name"]: g["initial_lr"] for g in read_checkpoint(tmp_path / "last.pt")["optimizer"]["param_groups"]}
+    assert groups == {"backbone": 0.01, "heads": pytest.approx(0.05)}
+    with pytest.raises(FGVCError, match="head_lr_scale"):
+        get_method("cmal").resolve_options({"head_lr_scale": 0})
+
+
+def test_checkpoints_from_before_the_options_keep_their_weights_and_behaviour():
+    """Old checkpoints record model_kwargs without the new options: they build the old structure
+    (the same state-dict keys as before) and the old test-time behaviour."""
+    old = CMALModel(5, descriptor=8)
+    expert_keys = {k.split(".", 2)[2] for k in old.state_dict() if k.startswith("experts.0.")}
+    assert expert_keys == {f"{block}.{i}.{p}" for block in ("reduce", "expand") for i, p in
+                           [(0, "weight"), (1, "weight"), (1, "bias"), (1, "running_mean"), (1, "running_var"),
+                            (1, "num_batches_tracked")]}
+    assert old.box_padding == 0.0 and isinstance(old.classifiers[0], torch.nn.Linear)
+    assert ELoPEModel(5, embedding=8).box == "grid"

@@ -205,3 +205,32 @@ def test_bounded_elu_equals_elu_and_replaces_it_in_deploy_graphs(alpha):
     x = torch.randn(2, 3, SIZE, SIZE)
     with torch.no_grad():
         torch.testing.assert_close(deploy(x), model.single(x, ("concat",))["concat"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("preset", [None, "phone"])
+def test_cmal_recipe_models_deploy_equal_to_their_heads(preset):
+    """The recipe's CMAL (release classifier, padded boxes) and its phone preset: every rule's deploy
+    graph equals the sum of its heads."""
+    from fgvc_mobile.methods import get_method
+
+    torch.manual_seed(0)
+    model = _randomise_bn(get_method("cmal").build_model(5, **({"preset": preset} if preset else {})))
+    assert model.box_padding == 0.1
+    x = torch.randn(2, 3, 64, 64)
+    for rule in model.inference_rules:
+        with torch.no_grad():
+            want = model.combine(model.forward_heads(x), rule)
+            torch.testing.assert_close(DeployModel(model, rule, input_size=64)(x), want, atol=1e-4, rtol=1e-4)
+
+
+def test_elope_rules_deploy_equal_to_their_heads():
+    from fgvc_mobile.methods import get_method
+
+    torch.manual_seed(0)
+    model = _randomise_bn(get_method("elope").build_model(5, embedding=16))
+    assert model.box == "upsampled"
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        heads = model.forward_heads(x)
+        for rule in ("classifier", "full"):
+            torch.testing.assert_close(DeployModel(model, rule, input_size=64)(x), heads[rule], atol=1e-4, rtol=1e-4)

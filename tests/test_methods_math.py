@@ -110,6 +110,47 @@ def test_loss_option_gives_every_recipe_gce():
         make_criterion("gce", 15, label_smoothing=0.1)
 
 
+def test_gce_from_trains_plain_cross_entropy_first():
+    """DB + GCE's warm-up: CE before ``gce_from`` of the run, GCE from then on (0: GCE throughout)."""
+    recipe = get_method("db-gce")
+    warm = recipe.resolve_options({"gce_from": 0.5})
+    kinds = [type(recipe.criterion(warm, epoch=e, epochs=4)).__name__ for e in range(4)]
+    assert kinds == ["CrossEntropyLoss", "CrossEntropyLoss", "GradientBoostingCE", "GradientBoostingCE"]
+    assert isinstance(recipe.criterion(recipe.resolve_options({}), epoch=0, epochs=4), GradientBoostingCE)
+    with pytest.raises(FGVCError, match="gce_from"):
+        recipe.resolve_options({"gce_from": 2})
+
+
+def _ddp_class_means(rank: int, world: int, init: str, f, labels, means, out: str) -> None:
+    import torch.distributed as dist
+
+    from fgvc_mobile.methods.losses import global_class_means
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        half = f.shape[0] // world
+        part = slice(rank * half, (rank + 1) * half)
+        torch.save(global_class_means(f[part], labels[part], means, 0.5), f"{out}.{rank}")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_class_means_under_ddp_are_the_update_over_every_ranks_batch(tmp_path):
+    """Two gloo processes, each with half of the batch: both get eqs. (6)-(7) over the whole batch."""
+    import torch.multiprocessing as mp
+
+    g = torch.Generator().manual_seed(0)
+    f = F.normalize(torch.randn(8, 6, generator=g), dim=1)
+    labels = torch.tensor([0, 1, 1, 2, 1, 3, 3, 0])  # classes 2 and 0/3 on different ranks
+    means = torch.randn(5, 6, generator=g)
+    out = str(tmp_path / "means")
+    mp.spawn(_ddp_class_means, args=(2, f"file://{tmp_path / 'rendezvous'}", f, labels, means, out), nprocs=2)
+    want = update_class_means(f, labels, means, 0.5)
+    for rank in range(2):
+        torch.testing.assert_close(torch.load(f"{out}.{rank}", weights_only=True), want)
+    assert not torch.allclose(update_class_means(f[:4], labels[:4], means, 0.5), want)  # one rank's half differs
+
+
 # ---- diversification block ----------------------------------------------------------------------
 def _cam_with_known_peaks() -> torch.Tensor:
     m = torch.rand(2, 3, 5, 7)  # values in [0, 1)

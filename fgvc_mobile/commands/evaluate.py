@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from fgvc_mobile.data.dataset import ImageListDataset
 from fgvc_mobile.data.layouts import load_splits
-from fgvc_mobile.data.transforms import build_transform
+from fgvc_mobile.data.transforms import EVAL_CROPS, eval_transform
 from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.load import load_trained
@@ -39,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="data set spec (same classes as the checkpoint)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"],
                    help="train and val are the checkpoint's own (val carved as in training)")
+    p.add_argument("--crops", default="center", choices=list(EVAL_CROPS),
+                   help="center: the deployed single crop; five: mean logits of the 4 corner + centre crops of the "
+                        "resized image (an evaluation only: artifacts stay single-crop)")
     p.add_argument("--batch-size", type=_int_in(1, 1 << 20), default=64)
     p.add_argument("--workers", type=_int_in(0, 256), default=2)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -59,10 +62,11 @@ def run(args) -> int:
             f"--data {args.data}: its {len(splits.classes)} classes differ from the checkpoint's {len(trained.labels)}"
         )
     device = pick_device(args.device)
-    ds = ImageListDataset(splits.split(args.split), build_transform(trained.preprocess, train=False))
+    ds = ImageListDataset(splits.split(args.split), eval_transform(trained.preprocess, args.crops))
     metrics = evaluate(model.to(device), DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device)
     selected = (meta.get("best") or {}).get("split", "test (a checkpoint from before validation splits)")
-    print(f"{trained.method} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images); "
+    crops = "" if args.crops == "center" else f", {args.crops} crops"
+    print(f"{trained.method} on {args.data}: reporting the {args.split} split ({metrics['n_images']} images{crops}); "
           f"epoch selected on {selected}")
     print(f"started from: {describe(meta.get('pretrained'))}")
     print(f"{'head / rule':<16}{'top-1':>8}{'top-5':>8}")
@@ -72,11 +76,13 @@ def run(args) -> int:
     if args.diagnostics:
         from fgvc_mobile.diagnostics import eval_diagnostics
 
+        if args.crops != "center":  # the diagnostics describe the deployed model: one centre crop
+            ds = ImageListDataset(splits.split(args.split), eval_transform(trained.preprocess))
         eval_diagnostics(model, DataLoader(ds, batch_size=args.batch_size, num_workers=args.workers), device,
                          list(trained.labels), args.diagnostics, title=f"{trained.method} {args.split}")
     if args.json:
         from fgvc_mobile.serialization import atomic_write_json
 
         atomic_write_json(args.json, {"checkpoint": args.checkpoint, "data": args.data, "split": args.split,
-                                      "selected_on": selected, **metrics})
+                                      "selected_on": selected, "crops": args.crops, **metrics})
     return 0

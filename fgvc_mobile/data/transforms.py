@@ -71,6 +71,33 @@ def build_transform(cfg: PreprocessConfig, train: bool, augment: TrainAugment | 
     return T.Compose(ops)
 
 
+#: test-time crops ``evaluate`` can average over: the contract's centre crop, or the four corner
+#: crops and the centre crop of the resized image (the "multi-scale (five crops)" evaluation DB +
+#: GCE reports beside its single-crop numbers). An evaluation option only: artifacts stay one crop.
+EVAL_CROPS = ("center", "five")
+
+
+def eval_transform(cfg: PreprocessConfig, crops: str = "center") -> T.Compose:
+    """The eval transform (``center``: [C, S, S]) or five crops of the resized image ([5, C, S, S])."""
+    if crops == "center":
+        return build_transform(cfg, train=False)
+    if crops != "five":
+        raise FGVCError(f"--crops {crops!r}: choose one of {', '.join(EVAL_CROPS)}")
+    to_tensor = T.Compose([T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(cfg.mean, cfg.std)])
+    return T.Compose([T.Resize(cfg.resize_hw, interpolation=_INTERP[cfg.interpolation]), T.FiveCrop(cfg.input_size),
+                      _Stacked(to_tensor)])
+
+
+class _Stacked:
+    """A tuple of PIL crops -> one [n, C, S, S] tensor (a plain callable: v2's Lambda would map over the tuple)."""
+
+    def __init__(self, each):
+        self.each = each
+
+    def __call__(self, crops) -> torch.Tensor:
+        return torch.stack([self.each(c) for c in crops])
+
+
 def batch_mixer(num_classes: int, mixup_alpha: float, cutmix_alpha: float):
     """(images, labels) -> (images, soft labels) with MixUp and/or CutMix (one of them per batch), or None."""
     mixers = []

@@ -29,11 +29,13 @@ class StepContext:
     options: dict = field(default_factory=dict)
     autocast: Callable = None  # context manager factory for AMP (nullcontext on CPU)
     state: dict = field(default_factory=dict)  # what ``Recipe.setup`` made for this run (e.g. a teacher)
+    epochs: int = 1  # of the whole run: recipes with schedules (ELoPE's crop_from) read fractions of it
 
 
 #: options every recipe accepts: the loss behind ``ctx.criterion`` (``gce``: gradient-boosting
-#: cross-entropy over the top ``gce_k`` negatives, methods/losses.py)
-COMMON_OPTIONS = {"loss": "ce", "gce_k": 15}
+#: cross-entropy over the top ``gce_k`` negatives, methods/losses.py) and, for gce, the fraction of
+#: the run trained with plain cross-entropy first (``gce_from``; the paper's ImageNet run: 0.5)
+COMMON_OPTIONS = {"loss": "ce", "gce_k": 15, "gce_from": 0.0}
 
 
 class Recipe:
@@ -87,9 +89,18 @@ class Recipe:
         self.criterion(opts)  # validates loss / gce_k now, not at the first batch
         return opts
 
-    def criterion(self, options: dict, label_smoothing: float = 0.0):
-        """The classification loss handed to the steps as ``ctx.criterion`` (option ``loss``: ce | gce)."""
-        return make_criterion(options["loss"], options["gce_k"], label_smoothing)
+    def head_lr_scale(self, options: dict) -> float:
+        """Factor on the run's head learning rate (``lr * head_lr_mult``) for this recipe; default 1."""
+        return 1.0
+
+    def criterion(self, options: dict, label_smoothing: float = 0.0, epoch: int = 0, epochs: int = 1):
+        """The classification loss of ``epoch`` handed to the steps as ``ctx.criterion`` (option
+        ``loss``: ce | gce; gce is cross-entropy before ``gce_from`` of the run's ``epochs``)."""
+        loss = make_criterion(options["loss"], options["gce_k"], label_smoothing)
+        g = fraction_option(options, "gce_from")
+        if options["loss"] == "gce" and epoch < g * epochs:
+            return make_criterion("ce")
+        return loss
 
     def resolve_model_kwargs(self, model_kwargs: dict | None) -> dict:
         """defaults < preset (if ``preset`` is given) < explicit keys; the result names no preset."""
@@ -103,6 +114,15 @@ class Recipe:
             kw.update(self.model_presets[preset])
         kw.update(given)
         return kw
+
+
+def fraction_option(options: dict, key: str, low_open: bool = False) -> float:
+    """``options[key]`` checked to be a number in [0, 1] ((0, 1] with ``low_open``): fractions of the
+    run (``gce_from``, ELoPE's ``crop_from``) and factors (CMAL's ``head_lr_scale``)."""
+    v = options[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0.0 < v <= 1.0 if low_open else 0.0 <= v <= 1.0):
+        raise FGVCError(f"--method-options {key}: a number in {'(0' if low_open else '[0'}, 1], got {v!r}")
+    return float(v)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

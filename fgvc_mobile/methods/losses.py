@@ -7,6 +7,7 @@ method can train with ``{"loss": "gce"}``.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -49,15 +50,39 @@ def make_criterion(loss: str = "ce", gce_k: int = 15, label_smoothing: float = 0
     raise FGVCError(f"method option loss={loss!r}: choose one of {list(LOSSES)}")
 
 
+def class_batch_stats(f: torch.Tensor, labels: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts [C, 1], per-class sums of ``f`` [C, E]): the batch's part of eqs. (6)-(7)."""
+    onehot = F.one_hot(labels, num_classes).to(f.dtype)  # [N, C]
+    return onehot.sum(dim=0).unsqueeze(1), onehot.t() @ f
+
+
+def means_from_stats(means: torch.Tensor, counts: torch.Tensor, sums: torch.Tensor, alpha: float) -> torch.Tensor:
+    """mu_c^t = mu_c^{t-1} - alpha * (n_c mu_c^{t-1} - sum_{n: c_n = c} f_n) / (1 + n_c)."""
+    return means - alpha * (counts * means - sums) / (1.0 + counts)
+
+
 def update_class_means(f: torch.Tensor, labels: torch.Tensor, means: torch.Tensor, alpha: float) -> torch.Tensor:
     """ELoPE eqs. (6)-(7): mu_c^t = mu_c^{t-1} - alpha * sum_n d(c_n,c)(mu_c^{t-1} - f_n) / (1 + sum_n d(c_n,c)).
 
     Differentiable in ``f`` (the paper: the update's dependence on the batch is back-propagated).
     """
-    onehot = F.one_hot(labels, means.shape[0]).to(f.dtype)  # [N, C]
-    counts = onehot.sum(dim=0).unsqueeze(1)  # [C, 1]
-    delta = (counts * means - onehot.t() @ f) / (1.0 + counts)
-    return means - alpha * delta
+    return means_from_stats(means, *class_batch_stats(f, labels, means.shape[0]), alpha)
+
+
+@torch.no_grad()
+def global_class_means(f: torch.Tensor, labels: torch.Tensor, means: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Eqs. (6)-(7) over the batch of *every* process: the counts and sums are all-reduced first.
+
+    Under DistributedDataParallel each rank sees its own part of the batch; updating the shared
+    ``class_means`` buffer from one rank's part (and letting DDP broadcast rank 0's buffers) would
+    drop the other ranks' samples. Single process: equal to ``update_class_means``.
+    """
+    counts, sums = class_batch_stats(f.detach(), labels, means.shape[0])
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        stats = torch.cat([counts, sums], dim=1)
+        dist.all_reduce(stats)
+        counts, sums = stats[:, :1], stats[:, 1:]
+    return means_from_stats(means, counts, sums, alpha)
 
 
 def class_mean_loss(

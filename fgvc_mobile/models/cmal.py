@@ -10,8 +10,9 @@ Attention regions (section 3.2): Omega_n is upsampled bilinearly to the input si
 min-max normalised; the overall map averages the normalised maps of the three experts (the
 text of eq. 7 and the authors' release; the equation's symbol omits "norm") and is
 normalised again; the box is the smallest rectangle holding every pixel strictly above the
-threshold t (eq. 6); the region is that box cropped from the input and resized to the input
-size (no padding around the box: the paper has none).
+threshold t (eq. 6), widened by ``box_padding`` of the image size on each side (the paper has
+none, the release 0.1: ``region_box``); the region is that box cropped from the input and
+resized to the input size.
 
 Inference (end of section 3.3) feeds the raw input and the overall attention region through
 the network and fuses the 2 x (N+1) = 8 prediction scores; ``forward_heads`` does both passes,
@@ -44,7 +45,7 @@ import torch
 from torch import nn
 
 from fgvc_mobile.models.fgvc import FGVCModel
-from fgvc_mobile.models.regions import crop_resize, mask_box, minmax_normalize, upsample_maps
+from fgvc_mobile.models.regions import crop_resize, mask_box, minmax_normalize, pad_boxes, upsample_maps
 
 RAW_HEADS = ("expert1", "expert2", "expert3", "concat")
 CROP_HEADS = tuple(f"crop_{h}" for h in RAW_HEADS)
@@ -79,17 +80,33 @@ def cam_weights(clf: nn.Module, k: torch.Tensor) -> torch.Tensor:
     return w
 
 
-def conv_bn_elu(cin: int, cout: int, k: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, k, padding=k // 2, bias=False), nn.BatchNorm2d(cout), nn.ELU(inplace=True))
+def conv_bn_elu(cin: int, cout: int, k: int, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ELU(inplace=True))
+
+
+SMOOTHS = ("full", "dwsep")
 
 
 class ExpertDescriptor(nn.Module):
-    """F_n of eqs. (1)-(3) without the pooling: returns the map x'' [B, C_v, h, w]."""
+    """F_n of eqs. (1)-(3) without the pooling: returns the map x'' [B, C_v, h, w].
 
-    def __init__(self, cin: int, descriptor: int):
+    ``smooth="dwsep"`` makes the 3x3 C_v/2 -> C_v conv depthwise 3x3 + pointwise 1x1 (each with
+    BN and ELU) and ``stride`` > 1 strides the 3x3: the phone preset's cost knobs (the dense 3x3
+    on S1, stride 8, is most of CMAL's MACs). The map stays the input of the max pooling and of
+    the CAM, so attention and deployment are unchanged.
+    """
+
+    def __init__(self, cin: int, descriptor: int, smooth: str = "full", stride: int = 1):
         super().__init__()
-        self.reduce = conv_bn_elu(cin, descriptor // 2, 1)
-        self.expand = conv_bn_elu(descriptor // 2, descriptor, 3)
+        if smooth not in SMOOTHS:
+            raise ValueError(f"cmal smooth must be one of {SMOOTHS}, got {smooth!r}")
+        half = descriptor // 2
+        self.reduce = conv_bn_elu(cin, half, 1)
+        if smooth == "full":
+            self.expand = conv_bn_elu(half, descriptor, 3, stride)
+        else:
+            self.expand = nn.Sequential(conv_bn_elu(half, half, 3, stride, groups=half), conv_bn_elu(half, descriptor, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.expand(self.reduce(x))
@@ -106,13 +123,19 @@ class CMALModel(FGVCModel):
     }
 
     def __init__(self, num_classes: int, width_mult: float = 1.0, descriptor: int = 640, threshold: float = 0.5,
-                 classifier: str = "linear", hidden: int = 512):
+                 classifier: str = "linear", hidden: int = 512, box_padding: float = 0.0, smooth: str = "full",
+                 tap_stride: int | tuple[int, ...] = 1):
         super().__init__(num_classes, width_mult)
         if not 0.0 <= threshold < 1.0:
             raise ValueError(f"cmal threshold t must be in [0, 1), got {threshold}")
-        self.threshold = float(threshold)
+        if not 0.0 <= box_padding <= 0.5:
+            raise ValueError(f"cmal box_padding must be in [0, 0.5], got {box_padding}")
+        self.threshold, self.box_padding = float(threshold), float(box_padding)
         chs = [t.num_chs for t in self.backbone.feature_info]
-        self.experts = nn.ModuleList(ExpertDescriptor(c, descriptor) for c in chs)
+        strides = (tap_stride,) * len(chs) if isinstance(tap_stride, int) else tuple(tap_stride)
+        if len(strides) != len(chs) or not all(isinstance(s, int) and s >= 1 for s in strides):
+            raise ValueError(f"cmal tap_stride must be an int >= 1 or {len(chs)} of them, got {tap_stride!r}")
+        self.experts = nn.ModuleList(ExpertDescriptor(c, descriptor, smooth, st) for c, st in zip(chs, strides))
         self.classifiers = nn.ModuleList(make_classifier(classifier, descriptor, num_classes, hidden) for _ in chs)
         self.concat_classifier = make_classifier(classifier, len(chs) * descriptor, num_classes, hidden)
 
@@ -157,7 +180,12 @@ class CMALModel(FGVCModel):
         """Raw-input logits and the overall attention box [B, 4] (x0, y0, x1, y1), end-exclusive."""
         out, maps = self.single(x, return_maps=True)
         _, overall = self.attention_maps(self.class_activation_maps(maps, out), tuple(x.shape[-2:]))
-        return out, mask_box(overall > self.threshold)
+        return out, self.region_box(overall)
+
+    def region_box(self, attention: torch.Tensor) -> torch.Tensor:
+        """Box [B, 4] of a normalised attention map: above the threshold, padded by ``box_padding``."""
+        h, w = attention.shape[-2:]
+        return pad_boxes(mask_box(attention > self.threshold), self.box_padding, h, w)
 
     def fuse(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both passes: raw heads and ``crop_*`` heads on the overall attention region."""

@@ -13,11 +13,16 @@
   MobileNetV2 up to the end of its first residual block (``features[:4]``, initialised from the
   backbone), a 1x1 conv to one channel, resized to the I x J grid of the last feature map. It
   learns to predict the channel mean of that feature map. At test time its heat map is min-max
-  normalised and thresholded at tau; the smallest rectangle of cells above tau, scaled to
-  pixels, is cropped from the input and resized back to the input size *before* the backbone.
+  normalised and thresholded at tau; the smallest rectangle above tau is cropped from the input
+  and resized back to the input size *before* the backbone. ``box="grid"`` boxes whole cells of
+  the I x J map (the paper's; at 128 px a cell is 32 px, so the box moves in quarters of the
+  image); ``box="upsampled"`` first upsamples the heat map bilinearly to the input size (as CAM
+  boxes are made, CMAL-Net's too), so the box edge can fall on any pixel.
 
-The whole test-time pipeline (localiser -> box -> crop -> backbone -> classifier) is one graph
-(one backbone pass): the crop is a batched gather (``models/regions.crop_resize``).
+Rules: ``classifier`` is the paper's test-time pipeline (localiser -> box -> crop -> backbone ->
+classifier, one graph, one backbone pass: the crop is a batched gather,
+``models/regions.crop_resize``); ``full`` classifies the uncropped input with the same weights,
+so an evaluation shows what the localiser adds.
 """
 
 from __future__ import annotations
@@ -28,11 +33,19 @@ from torch import nn
 from torchvision.models import mobilenet_v2
 
 from fgvc_mobile.models.fgvc import FGVCModel
-from fgvc_mobile.models.regions import crop_resize, scale_boxes, threshold_box
+from fgvc_mobile.models.regions import crop_resize, scale_boxes, threshold_box, upsample_maps
+
+
+#: how the box is read off the localiser's heat map (see the module docstring)
+BOXES = ("grid", "upsampled")
 
 
 class GlobalKMaxPool(nn.Module):
-    """GKMP(y)_d = 1/K sum_{k<=K} w_k S_{d,k}, S_d = activations of channel d sorted descending."""
+    """GKMP(y)_d = 1/K sum_{k<=K} w_k S_{d,k}, S_d = activations of channel d sorted descending.
+
+    ``learn_weights`` False holds the weights where they are (no gradient reaches them): the
+    paper learns them only in a fine-tuning stage after the rest of the model (section 6).
+    """
 
     def __init__(self, k: int = 4, weighted: bool = False):
         super().__init__()
@@ -40,13 +53,15 @@ class GlobalKMaxPool(nn.Module):
             raise ValueError(f"GKMP needs K >= 1, got {k}")
         self.k = k
         self.weights = nn.Parameter(torch.ones(k)) if weighted else None
+        self.learn_weights = True
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         flat = y.flatten(2)
         k = min(self.k, flat.shape[2])  # a map smaller than K (tiny inputs) pools all of it
         top = self.top_k(flat, k)
         if self.weights is not None:
-            top = top * self.weights[:k]
+            w = self.weights if self.learn_weights else self.weights.detach()
+            top = top * w[:k]
         return top.sum(dim=2) / k
 
     @staticmethod
@@ -102,13 +117,14 @@ class LocalizationModule(nn.Module):
 class ELoPEModel(FGVCModel):
     """Backbone -> GKMP -> embedding -> classifier; at test time the localiser crops the input first.
 
-    ``forward_heads`` classifies the localised crop; ``forward_train(x)`` the full image, returning
+    ``forward_heads`` classifies the localised crop (``classifier``) and the input (``full``);
+    ``forward_train(x)`` the given image, returning
     ``({"classifier": logits}, embedding, mean feature map)``; ``forward_train(x, localiser=True)``
     the localiser's heat map.
     """
 
     arch = "mobilenetv2-elope"
-    inference_rules = {"classifier": ("classifier",)}
+    inference_rules = {"classifier": ("classifier",), "full": ("full",)}
 
     def __init__(
         self,
@@ -120,11 +136,14 @@ class ELoPEModel(FGVCModel):
         tau: float = 0.3,
         loc_input: int = 64,
         loc_depth: int = 4,
+        box: str = "grid",
     ):
         super().__init__(num_classes, width_mult)
         if not 0.0 <= tau < 1.0:
             raise ValueError(f"elope tau must be in [0, 1), got {tau}")
-        self.tau = float(tau)
+        if box not in BOXES:
+            raise ValueError(f"elope box must be one of {BOXES}, got {box!r}")
+        self.tau, self.box = float(tau), box
         self.pool = GlobalKMaxPool(k, weighted=gkmp_weights)
         self.embedding = nn.Linear(self.backbone.num_features, embedding)
         self.classifier = nn.Linear(embedding, num_classes)
@@ -142,13 +161,28 @@ class ELoPEModel(FGVCModel):
         return self.localiser(x, (feature_map_size(x.shape[-2]), feature_map_size(x.shape[-1])))
 
     def localisation_box(self, x: torch.Tensor) -> torch.Tensor:
-        """Box [B, 4] (x0, y0, x1, y1) in input pixels around the heat-map cells above tau."""
+        """Box [B, 4] (x0, y0, x1, y1) in input pixels around the heat map above tau."""
         heat = self.heat_map(x)
+        if self.box == "upsampled":
+            return threshold_box(upsample_maps(heat, tuple(x.shape[-2:])), self.tau)
         cells = threshold_box(heat, self.tau)
         return scale_boxes(cells, x.shape[-2] / heat.shape[-2], x.shape[-1] / heat.shape[-1])
 
+    def localise(self, x: torch.Tensor) -> torch.Tensor:
+        """The localiser's crop of ``x``, resized back to the input size (what ``classifier`` classifies)."""
+        return crop_resize(x, self.localisation_box(x))
+
     def forward_heads(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"classifier": self.classify(crop_resize(x, self.localisation_box(x)))[0]}
+        # the full image first: hooks that keep a module's first call (Grad-CAM panels) see its maps
+        full = self.classify(x)[0]
+        return {"classifier": self.classify(self.localise(x))[0], "full": full}
+
+    def forward_rule(self, x: torch.Tensor, rule: str | None = None) -> torch.Tensor:
+        """One backbone pass: on the localised crop (``classifier``) or on the input (``full``)."""
+        rule = rule or self.default_rule
+        if rule not in self.inference_rules:
+            raise KeyError(rule)
+        return self.classify(x if rule == "full" else self.localise(x))[0]
 
     def forward_train(self, x: torch.Tensor, localiser: bool = False):
         if localiser:

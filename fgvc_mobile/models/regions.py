@@ -55,6 +55,16 @@ def threshold_box(maps: torch.Tensor, threshold: float) -> torch.Tensor:
     return mask_box(minmax_normalize(maps) > threshold)
 
 
+def pad_boxes(boxes: torch.Tensor, ratio: float, h: int, w: int) -> torch.Tensor:
+    """Widen each box by ``ratio`` of the image's height / width on every side, clipped to the
+    image (CMAL-Net's release pads by 0.1). Written with relu (no MAXIMUM/MINIMUM with constants)."""
+    if not ratio:
+        return boxes
+    x0, y0, x1, y1 = boxes.unbind(1)
+    pw, ph = ratio * w, ratio * h
+    return torch.stack([F.relu(x0 - pw), F.relu(y0 - ph), w - F.relu(w - x1 - pw), h - F.relu(h - y1 - ph)], dim=1)
+
+
 def scale_boxes(boxes: torch.Tensor, sy: float, sx: float) -> torch.Tensor:
     """Boxes in map cells -> boxes in pixels when one cell covers sy x sx pixels."""
     return boxes * boxes.new_tensor([sx, sy, sx, sy])

@@ -93,7 +93,11 @@ def evaluate(
     show_progress: bool = True,
     autocast=contextlib.nullcontext,
 ) -> dict:
-    """Top-1/top-5 (%) of every head and of every inference rule (e.g. concat, combined)."""
+    """Top-1/top-5 (%) of every head and of every inference rule (e.g. concat, combined).
+
+    Batches of several crops per image ([B, n, C, H, W], ``data.transforms.eval_transform``)
+    are scored by the mean of each head's logits over the crops.
+    """
     net = unwrap(model)
     net.eval()
     correct: dict[str, dict[int, int]] = defaultdict(lambda: {1: 0, 5: 0})
@@ -101,10 +105,15 @@ def evaluate(
     t0 = time.perf_counter()
     for images, labels in tqdm(loader, desc="eval", leave=False, disable=not show_progress, mininterval=1.0):
         images, labels = images.to(device), labels.to(device)
+        crops = images.shape[1] if images.dim() == 5 else 0
+        if crops:
+            images = images.flatten(0, 1)
         if channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         with autocast():
             outputs = {k: v.float() for k, v in net.forward_heads(images).items()}
+        if crops:
+            outputs = {k: v.unflatten(0, (-1, crops)).mean(dim=1) for k, v in outputs.items()}
         scored = dict(outputs)
         for rule in net.inference_rules:
             if rule not in scored:

@@ -127,11 +127,12 @@ def _make_ema(model: nn.Module, decay: float):
     return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
-def build_optimizer(cfg: TrainConfig, model, head_params) -> torch.optim.Optimizer:
-    """Two parameter groups: the backbone at ``lr`` and every new module at ``lr * head_lr_mult``."""
+def build_optimizer(cfg: TrainConfig, model, head_params, head_scale: float = 1.0) -> torch.optim.Optimizer:
+    """Two parameter groups: the backbone at ``lr`` and every new module at ``lr * head_lr_mult``
+    times the recipe's ``head_scale`` (``Recipe.head_lr_scale``: CMAL-Net's heads take two steps a batch)."""
     groups = [
         {"params": list(model.backbone.parameters()), "lr": cfg.lr, "name": "backbone"},
-        {"params": head_params, "lr": cfg.lr * cfg.head_lr_mult, "name": "heads"},
+        {"params": head_params, "lr": cfg.lr * cfg.head_lr_mult * head_scale, "name": "heads"},
     ]
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -204,7 +205,7 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
 
     ema = _make_ema(model, cfg.ema_decay)
     head_params = model.head_parameters()
-    optimizer = build_optimizer(cfg, model, head_params)
+    optimizer = build_optimizer(cfg, model, head_params, recipe.head_lr_scale(options))
     per_rank = len(train_ds) // ddp.world
     steps_per_epoch = per_rank // cfg.batch_size
     if cfg.max_steps_per_epoch:
@@ -286,12 +287,13 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         seed_everything(cfg.seed * 1_000 + epoch)
         ctx = StepContext(
-            criterion=recipe.criterion(options, cfg.label_smoothing),
+            criterion=recipe.criterion(options, cfg.label_smoothing, epoch, cfg.epochs),
             generator=torch.Generator().manual_seed(cfg.seed * 7_919 + epoch),
             epoch=epoch,
             options=options,
             autocast=autocast,
             state=state,
+            epochs=cfg.epochs,
         )
         frozen = epoch < cfg.freeze_backbone_epochs
         for p in model.backbone.parameters():

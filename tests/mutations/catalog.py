@@ -113,4 +113,17 @@ MUTATIONS: list[Mutation] = [
     Mutation("front-budget-ignores-std", "studies/front_report.py",
              "margin > 2 * max(stds)", "margin > 0", ("tests/test_front.py",),
              "a win inside the seeds' noise is called a win"),
+    # ---- paper recipes as their papers claim (issue 18) ------------------------------------------------
+    Mutation("elope-classifier-never-crops", "fgvc_mobile/methods/elope.py",
+             'crop = from_epoch(o["crop_from"], ctx)', "crop = False", ("tests/test_cmal_elope.py",),
+             "ELoPE's classifier is trained on full images and tested on crops"),
+    Mutation("elope-class-means-one-rank", "fgvc_mobile/methods/losses.py",
+             "        dist.all_reduce(stats)\n", "", ("tests/test_methods_math.py",),
+             "under DDP the class means keep only rank 0's part of the batch"),
+    Mutation("cmal-box-unpadded", "fgvc_mobile/models/regions.py",
+             "pw, ph = ratio * w, ratio * h", "pw, ph = 0.0, 0.0", ("tests/test_cmal_elope.py",),
+             "CMAL's attention crop loses the release's 10% margin"),
+    Mutation("five-crop-scores-one-crop", "fgvc_mobile/train/engine.py",
+             "v.unflatten(0, (-1, crops)).mean(dim=1)", "v.unflatten(0, (-1, crops))[:, 0]",
+             ("tests/test_eval_crops.py",), "--crops five reports the first crop only"),
 ]
