@@ -141,11 +141,6 @@ class Format:
             return f"{self.package} is not installed (pip install 'fgvc-mobile[export]')"
         return None
 
-    def build(self, ctx: BuildContext, opts: dict) -> list[Artifact]:
-        """Float artifacts, and int8 ones with the recipe ``opts`` when ``ctx.calib`` is set."""
-        arts, state = self.build_float(ctx, opts)
-        return arts + (self.build_int8(ctx, opts, state) if ctx.calib is not None else [])
-
     def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], object]:
         raise NotImplementedError
 
