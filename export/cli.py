@@ -2,7 +2,12 @@
 
     fgvc-mobile export --checkpoint runs/cub-rmg/best.pt --format tflite --int8 --out dist/
     fgvc-mobile export --checkpoint best.pt --format all --int8 -O onnx.quant_types=U8S8
+    fgvc-mobile export --checkpoint best.pt --format all --int8 auto
     fgvc-mobile export --list-formats
+
+Exit codes: 0 every artifact published; 3 some artifacts refused by their gate (the others are
+published, the refused ones listed with the options that may fix them); 2 an error (nothing
+written).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a = p.add_argument
     a("--checkpoint", help="a checkpoint written by fgvc-mobile train (best.pt)")
     a("--format", default="all", help=f"{' | '.join(FORMAT_CHOICES)} (or a comma list, e.g. onnx,tflite)")
-    a("--int8", action="store_true", help="also write int8 artifacts (calibrated on training images)")
+    a("--int8", nargs="?", const="default", choices=("default", "auto"), metavar="auto",
+      help="also write int8 artifacts (calibrated on training images) with the recipe the -O options name; "
+           "'--int8 auto' tries each format's recipes cheapest first until the gate passes")
     a("--calib-data", help="KIND:PATH of the calibration images (default: the checkpoint's data set)")
     a("--calib-images", type=int, help=f"calibration images from the train split (default {DEFAULT_CALIB_IMAGES} "
                                        "or all if fewer)")
@@ -33,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--max-int8-drop", type=float, default=DEFAULT_MAX_INT8_DROP,
       help="largest allowed top-1 drop (points) of an int8 artifact vs the fp32 PyTorch model")
     a("--accept-drop", action="store_true", help="write int8 artifacts even when they exceed --max-int8-drop")
+    p.epilog = ("exit codes: 0 every artifact published; 3 some refused by their gate (the others published, the "
+                "refused listed with the options that may fix them); 2 an error, nothing written")
     a("--skip-bad", action="store_true",
       help="leave unreadable calibration/validation images out (counted in the report) instead of stopping")
     a("--android-assets", metavar="DIR", help="copy the (int8 if any) .tflite and its manifest into the app's assets")
@@ -45,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         print(table_text())
         return 0
     from fgvc_mobile.errors import FGVCError
-    from fgvc_mobile.export.pipeline import ExportRequest, command_line, run_export
+    from fgvc_mobile.export.pipeline import EXIT_REFUSED, ExportRequest, command_line, run_export
 
     if not args.checkpoint:
         raise FGVCError("--checkpoint: required (a best.pt written by fgvc-mobile train)")
@@ -57,5 +66,4 @@ def run(args: argparse.Namespace) -> int:
         android_assets=args.android_assets,
         command=command_line(),
     )
-    run_export(req)
-    return 0
+    return EXIT_REFUSED if run_export(req).refused else 0

@@ -55,8 +55,8 @@ def table_rows(arts, verdicts, ref_top1: float, out: Path) -> list[dict]:
         ev, v = a.gating(), verdicts[a.file]
         path = out / a.file
         rows.append({
-            "artifact": a.file,
-            "size": human_size(size_bytes(path)) if path.exists() else "",
+            "artifact": a.file if v.passed else f"{a.file} (REFUSED)",
+            "size": human_size(size_bytes(path)) if path.exists() and v.passed else "",
             "parity": parity_text(ev),
             "top1": f"{ev.top1:.2f}" if ev.top1 is not None else "n/a",
             "drop": signed(-v.drop) if v.drop is not None else "n/a",
@@ -80,8 +80,11 @@ def console_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def markdown(summary: dict, arts, verdicts, rows: list[dict]) -> str:
-    """validation_report.md: what was exported, from what, and how each artifact was validated."""
+def markdown(summary: dict, arts, verdicts, rows: list[dict], refused=(), val=None, ref_preds=None) -> str:
+    """validation_report.md: what was exported, from what, how each artifact was validated, what was
+    refused and why, and which classes each int8 artifact hurts most against fp32 (``val``, ``ref_preds``)."""
+    from fgvc_mobile.export.layer_errors import class_delta
+
     s = summary
     c = s["complexity"]
     lines = [
@@ -117,6 +120,8 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict]) -> str:
         "|---|---:|---|---:|---:|",
     ]
     lines += [f"| {r['artifact'].strip()} | {r['size']} | {r['parity']} | {r['top1']} | {r['drop']} |" for r in rows]
+    if refused:
+        lines += ["", "## Refused (not published)", ""] + [f"- {r.line()}" for r in refused]
     lines += ["", "## How each artifact was judged", ""]
     for a in arts:
         v = verdicts[a.file]
@@ -128,6 +133,15 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict]) -> str:
             lines.append(f"- `{ev.name}` ({ev.how}): {ev.to_dict()}")
         for n in a.notes:
             lines.append(f"- {n}")
+        if a.recipe:
+            r = a.recipe
+            cost = f", latency x{r['latency_ratio']} of fp32 (1 thread)" if "latency_ratio" in r else ""
+            lines.append(f"- int8 recipe ({r['mode']}, {r['rung']} of {r['of']} tried): {r['options']}{cost}")
+        if a.int8 and val is not None and a.gating().preds is not None:
+            hurt = [d for d in class_delta(val.labels, ref_preds, a.gating().preds, summary["classes"]) if d["delta"] < 0]
+            lines.append("- classes int8 hurts most (top-1 fp32 -> int8, images): " + (", ".join(
+                f"{d['class']} {100 * d['base_top1']:.0f}->{100 * d['top1']:.0f}% ({d['n']})" for d in hurt)
+                or "none (no class loses top-1)"))
         if a.fmt == "coreml":
             st = a.structure
             lines.append(f"- structure: inputs {st.get('inputs')}, outputs {[o['name'] for o in st.get('outputs', [])]}, "

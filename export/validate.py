@@ -15,7 +15,7 @@ lesson: every export states its tolerance and is validated before it is called d
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -41,9 +41,11 @@ class Evaluation:
     max_abs_error: float | None = None
     rel_error: float | None = None
     note: str = ""
+    preds: np.ndarray | None = field(default=None, repr=False, compare=False)  # top-1 per image (per-class report)
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in (None, "")}
+        values = ((f.name, getattr(self, f.name)) for f in fields(self) if f.name != "preds")
+        return {k: v for k, v in values if v is not None and v != ""}
 
 
 def evaluate(name: str, how: str, scores: np.ndarray, ref_logits: np.ndarray, labels: np.ndarray,
@@ -58,5 +60,5 @@ def evaluate(name: str, how: str, scores: np.ndarray, ref_logits: np.ndarray, la
     return Evaluation(
         name=name, how=how, n=len(labels), top1=top1_accuracy(scores, labels),
         top1_agreement=float(agree.mean() * 100.0), disagreements=int((~agree).sum()),
-        max_abs_error=float(err.max()), rel_error=float(err.max() / peak), note=note,
+        max_abs_error=float(err.max()), rel_error=float(err.max() / peak), note=note, preds=scores.argmax(axis=1),
     )

@@ -59,17 +59,20 @@ def folder_tensors(root: Path, split: str, classes: list[str]):
 
 
 @torch.no_grad()
-def make_checkpoint(path: Path, classes: list[str], data_root: Path, seed: int = 0):
+def make_checkpoint(path: Path, classes: list[str], data_root: Path, seed: int = 0, outlier: float = 0.0):
     """A tiny baseline whose predictions depend on the image (not a constant class).
 
     Random weights give the same class for every input; BN statistics taken from the train
     images and a least-squares head make the predictions vary, without any training loop.
+    ``outlier``: see :func:`add_outlier_channel` (a model built to quantize badly).
     """
     from fgvc_mobile.methods import get_method
     from fgvc_mobile.train.checkpoint import save_checkpoint
 
     torch.manual_seed(seed)
     model = get_method("baseline").build_model(len(classes), width_mult=0.25)
+    if outlier:
+        add_outlier_channel(model, outlier)
     x, y = folder_tensors(data_root, "train", classes)
     for mod in model.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):
@@ -78,13 +81,36 @@ def make_checkpoint(path: Path, classes: list[str], data_root: Path, seed: int =
     model.train()(x)
     model.eval()
     f = model.backbone(x)[-1].mean((2, 3))
-    sol = torch.linalg.lstsq(torch.cat([f, torch.ones(len(f), 1)], 1),
-                             torch.nn.functional.one_hot(y, len(classes)).float(), driver="gelsd").solution
-    model.classifier.weight.copy_(sol[:-1].T)
-    model.classifier.bias.copy_(sol[-1])
+    if outlier:  # nearest class mean: wide margins, so only the outlier (not the head) decides int8's fate
+        g = f.mean(0)  # centred: no large common term for int8 weights to round away
+        w = torch.stack([f[y == c].mean(0) for c in range(len(classes))]) - g
+        model.classifier.weight.copy_(w)
+        model.classifier.bias.copy_(-(w @ g) - 0.5 * (w * w).sum(1))
+    else:
+        sol = torch.linalg.lstsq(torch.cat([f, torch.ones(len(f), 1)], 1),
+                                 torch.nn.functional.one_hot(y, len(classes)).float(), driver="gelsd").solution
+        model.classifier.weight.copy_(sol[:-1].T)
+        model.classifier.bias.copy_(sol[-1])
     save_checkpoint(path, model=model.state_dict(), method="baseline", classes=list(classes),
                     preprocess=PRE.to_dict(), model_kwargs={"width_mult": 0.25})
     return model
+
+
+@torch.no_grad()
+def add_outlier_channel(model, factor: float) -> None:
+    """Make channel 0 of the first block's output (the residual stream, never clipped) ``factor`` times
+    larger and the next 1x1 conv read it ``factor`` times weaker: float is unaffected, but a per-tensor
+    int8 range wide enough for that channel leaves the others a few levels -- an outlier channel, as
+    trained models have. Applied before BN statistics and the head are fitted."""
+    stage = model.backbone.stages[0]
+    bn, expand = stage[1].conv[2], stage[2].conv[0][0]
+    for block in model.backbone.modules():  # the other residual blocks pass their input through: a random
+        if getattr(block, "use_res_connect", False) and block is not stage[1]:  # net is then not chaotic
+            block.conv[-1].weight.zero_()
+            block.conv[-1].bias.zero_()
+    bn.weight[0] *= factor
+    bn.bias[0] *= factor
+    expand.weight[:, 0] /= factor
 
 
 def manifest(model_file: str, classes, *, layout, dtype, in_graph, shape, checkpoint=None, fmt="onnx",

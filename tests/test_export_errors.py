@@ -80,19 +80,32 @@ def test_too_few_calibration_images(capsys, tmp_path, tiny_checkpoints):
                    "asked for 500 train images")
 
 
-def test_int8_over_budget_fails_and_writes_nothing_unless_accepted(capsys, tmp_path, tiny_checkpoints, monkeypatch):
-    """An impossible reference accuracy (200%) makes every int8 artifact exceed the budget."""
+def test_int8_over_budget_is_refused_unless_accepted(capsys, tmp_path, tiny_checkpoints, monkeypatch):
+    """An impossible reference accuracy (200%) makes every int8 artifact exceed the budget: the fp32 one is
+    published, the int8 one refused (exit code 3) with the options that may fix it; --accept-drop keeps it."""
     real = pipeline.judge
-    monkeypatch.setattr(pipeline, "judge", lambda fmt, prec, ev, ref, budget, accept: real(fmt, prec, ev, 200.0,
-                                                                                           budget, accept))
+    monkeypatch.setattr(pipeline, "judge", lambda fmt, prec, ev, ref, budget, accept: real(
+        fmt, prec, ev, 200.0 if prec == "int8" else ref, budget, accept))
     ck = str(tiny_checkpoints["rmg-pmsi"])
-    line = _fails_cleanly(capsys, tmp_path, ["--checkpoint", ck, "--format", "onnx", "--int8", "--calib-images", "8",
-                                             "-O", "onnx.exporter=torchscript"], "model_int8.onnx")
+    out = tmp_path / "refused"
+    assert main(["export", "--checkpoint", ck, "--format", "onnx", "--int8", "--calib-images", "8",
+                 "-O", "onnx.exporter=torchscript", "--out", str(out)]) == pipeline.EXIT_REFUSED
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("refused model_int8.onnx"))
     assert "budget" in line and "--accept-drop" in line
+    assert (out / "model_fp32.onnx").is_file() and not (out / "model_int8.onnx").exists()
     out = tmp_path / "accepted"
     assert main(["export", "--checkpoint", ck, "--format", "onnx", "--int8", "--calib-images", "8", "--accept-drop",
                  "-O", "onnx.exporter=torchscript", "--out", str(out)]) == 0
     assert (out / "model_int8.onnx").is_file() and (out / "manifest.json").is_file()
+
+
+def test_nothing_published_is_an_error_that_writes_nothing(capsys, tmp_path, tiny_checkpoints, monkeypatch):
+    """When no artifact passes (here the fp32 parity gate sees a wrong reference), nothing is written."""
+    real = pipeline.judge
+    monkeypatch.setattr(pipeline, "judge", lambda fmt, prec, ev, ref, *a: real(
+        fmt, prec, type(ev)(ev.name, ev.how, ev.n, ev.top1, ev.top1_agreement, 1, ev.max_abs_error, 1.0), ref, *a))
+    _fails_cleanly(capsys, tmp_path, ["--checkpoint", str(tiny_checkpoints["rmg-pmsi"]), "--format", "onnx",
+                                      "-O", "onnx.exporter=torchscript"], "nothing written")
 
 
 def test_judge_rules():

@@ -69,7 +69,8 @@ def dist(trained, tmp_path_factory):
 def test_every_format_converts_with_manifests_and_report(dist):
     out, printed = dist
     names = {p.name for p in out.iterdir()}
-    expected = set(ARTIFACTS) | {f"{a}.manifest.json" for a in ARTIFACTS} | {
+    diagnostics = {f"{a}.layers.{ext}" for a in ("model_int8.onnx", "model_int8.tflite") for ext in ("json", "png")}
+    expected = set(ARTIFACTS) | {f"{a}.manifest.json" for a in ARTIFACTS} | diagnostics | {
         "labels.txt", "manifest.json", "validation_report.md"}
     assert names == expected
     for a in ARTIFACTS:

@@ -30,7 +30,7 @@ def _staged(dist: Path, tmp: Path) -> Path:
 
 def test_publish_failing_at_any_step_leaves_the_previous_export(monkeypatch, tmp_path, rel_dist):
     from fgvc_mobile.errors import FGVCError
-    from fgvc_mobile.export import pipeline
+    from fgvc_mobile.export import publish
 
     out = tmp_path / "dist"
     shutil.copytree(rel_dist, out)
@@ -52,13 +52,13 @@ def test_publish_failing_at_any_step_leaves_the_previous_export(monkeypatch, tmp
         stage = _staged(rel_dist, tmp_path / f"try{fail_at}")
         monkeypatch.setattr(os, "replace", replace)
         with pytest.raises(FGVCError, match="previous files are intact"):
-            pipeline._publish(stage, out)
+            publish.publish(stage, out)
         monkeypatch.undo()
         lost += files_lost(before, out)
         assert snapshot(out) == before, f"failure at rename {fail_at + 1} changed {out}"
         assert not [p for p in out.iterdir() if p.name.startswith(".previous-")]
     record("faults", faults_injected=2 * n_moves, files_checked=2 * n_moves * len(before), files_lost=lost)
-    pipeline._publish(_staged(rel_dist, tmp_path / "ok"), out)  # and without a fault it publishes
+    publish.publish(_staged(rel_dist, tmp_path / "ok"), out)  # and without a fault it publishes
     assert (out / "model_fp32.onnx").read_bytes().endswith(b"# new export\n")
     assert not (out / "model_fp32.mlpackage" / "old.bin").exists()
     assert not [p for p in out.iterdir() if p.name.startswith(".previous-")]
@@ -69,7 +69,7 @@ class _Killed(BaseException):
 
 
 def test_publish_killed_between_any_two_renames_is_undone_by_the_next_export(monkeypatch, tmp_path, rel_dist):
-    from fgvc_mobile.export import pipeline
+    from fgvc_mobile.export import publish
 
     out = tmp_path / "dist"
     shutil.copytree(rel_dist, out)
@@ -90,18 +90,18 @@ def test_publish_killed_between_any_two_renames_is_undone_by_the_next_export(mon
 
         monkeypatch.setattr(os, "replace", replace)
         with pytest.raises(_Killed):
-            pipeline._publish(_staged(rel_dist, tmp_path / f"try{kill_at}"), out)
+            publish.publish(_staged(rel_dist, tmp_path / f"try{kill_at}"), out)
         monkeypatch.undo()
         if kill_at:  # the first rename never ran: nothing to undo, but the journal is there
             assert snapshot(out) != before, "the kill should have left a half-published folder"
         messages = []
-        assert pipeline.recover_interrupted_publish(out, messages.append) == 1
+        assert publish.recover_interrupted_publish(out, messages.append) == 1
         lost += files_lost(before, out)
         assert snapshot(out) == before, f"kill at rename {kill_at + 1}: {out} not restored"
         assert not [p for p in out.iterdir() if p.name.startswith(".previous-")]
         assert "were put back" in messages[0]
     record("faults", faults_injected=2 * n_moves, files_checked=2 * n_moves * len(before), files_lost=lost)
-    assert pipeline.recover_interrupted_publish(out, print) == 0  # nothing left to undo
+    assert publish.recover_interrupted_publish(out, print) == 0  # nothing left to undo
 
 
 def test_full_disk_during_export_for_real(capsys, tmp_path, rel_checkpoint, rel_data, rel_dist):

@@ -1,7 +1,8 @@
 """The format registry: one module per format, one line each here.
 
 Adding a format (e.g. ExecuTorch ``.pte``) is writing a module with a :class:`Format` subclass
-(options, tolerances, build, open, io_info, read_metadata) and adding it to ``FORMATS``.
+(options, tolerances, build_float, build_int8, int8_recipes, open, io_info, read_metadata) and adding it
+to ``FORMATS``.
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ A :class:`Format` declares its options (``-O FORMAT.NAME=VALUE``, checked before
 converted, so a typo fails in a second, not after a five-minute conversion), its validation
 tolerance per precision (optimum's lesson: every export states how it is judged), and:
 
-* ``build(ctx, opts) -> [Artifact]``: convert, quantize and evaluate inside ``ctx.workdir``;
+* ``build_float(ctx, opts) -> ([Artifact], state)``: convert and evaluate inside ``ctx.workdir``;
+* ``build_int8(ctx, opts, state) -> [Artifact]``: quantize the float conversion ``state`` with
+  one int8 recipe (the options) and evaluate; ``int8_recipes`` lists the recipes ``--int8 auto``
+  tries, cheapest first (each a dict of option overrides), which are also the fixes a refusal
+  suggests;
 * ``open(path, contract, threads=1, **runtime) -> Session``: the one way to run a file of the format;
 * ``io_info(path)``, ``read_metadata(path)``: what the file declares about itself.
 
@@ -27,7 +31,12 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.calibration import ImageSet
 from fgvc_mobile.export.contract import Contract
 from fgvc_mobile.export.deploy import DeployModel, InputKind
-from fgvc_mobile.export.validate import Evaluation, evaluate
+from fgvc_mobile.export.validate import Evaluation, evaluate, top1_accuracy
+
+#: validation images the per-layer int8 error is measured on (every tensor of both models is kept per image)
+DIAGNOSTIC_IMAGES = 8
+#: images per call when a session validates (a runtime that cannot batch says so in ``set_batch``)
+VALIDATION_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,9 @@ class Format:
     tolerances: dict[str, float | None] = {}
     runtime_module, package = "", ""  # imported to run the format here; the distribution that provides it
     requires: tuple[str, ...] = ()  # top-level modules its build imports (checked before any work)
+    int8_recipes: tuple[dict, ...] = ({},)  # option overrides, cheapest first: the ``--int8 auto`` ladder
+    #: an int8 precision whose refusal leaves another of the same format in its place (CoreML W8A8 -> int8 weights)
+    fallback: dict[str, str] = {}
 
     @property
     def suffixes(self) -> tuple[str, ...]:
@@ -129,8 +141,20 @@ class Format:
             return f"{self.package} is not installed (pip install 'fgvc-mobile[export]')"
         return None
 
-    def build(self, ctx: BuildContext, opts: dict) -> list[Artifact]:
+    def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], object]:
         raise NotImplementedError
+
+    def build_int8(self, ctx: BuildContext, opts: dict, state) -> list[Artifact]:
+        raise NotImplementedError
+
+    def recipe_options(self, recipe: dict) -> str:
+        """``{"calibrate": "percentile"}`` -> ``-O onnx.calibrate=percentile``."""
+        return " ".join(f"-O {self.name}.{k}={v}" for k, v in recipe.items())
+
+    def int8_fixes(self, opts: dict) -> list[str]:
+        """The recipes of the ladder that ``opts`` does not already apply, as options to pass."""
+        return [self.recipe_options(r) for r in self.int8_recipes
+                if r and any(opts.get(k) != v for k, v in r.items())]
 
     def open(self, path, contract: Contract, threads: int = 1, **runtime) -> Session:
         raise NotImplementedError
@@ -163,11 +187,19 @@ class BuildContext:
         """What the converted graph takes (the chosen ``--input`` kind), logits out."""
         return Contract(self.kind.layout, self.kind.dtype, self.kind.normalization_in_graph, self.pre)
 
+    @property
+    def ref_top1(self) -> float:
+        return top1_accuracy(self.ref_logits, self.val.labels)
+
     def val_inputs(self) -> np.ndarray:
         return self.contract.prepare(self.val.images)
 
     def calib_inputs(self) -> np.ndarray:
         return self.contract.prepare(self.calib.images)
+
+    def diagnostic_inputs(self) -> np.ndarray:
+        """The few validation images the per-layer int8 diagnostics run on (as the graph takes them)."""
+        return self.contract.prepare(self.val.images[:DIAGNOSTIC_IMAGES])
 
     def example(self) -> torch.Tensor:
         return torch.from_numpy(self.contract.prepare(self.val.images[:1]))
@@ -197,9 +229,11 @@ class Artifact:
     evaluations: list[Evaluation]
     gate: str  # name of the evaluation the gate uses
     embed: Callable[[dict[str, str]], None]  # write metadata entries into the file (graph untouched)
-    rerun: Callable[[], np.ndarray] | None = None  # outputs on 2 validation images, re-read from disk
+    open_session: Callable[[], Session] | None = None  # the file (re-read from disk) in a 1-thread session
     structure: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    layers: list[dict] = field(default_factory=list)  # int8: per-tensor error vs fp32, graph order (layer_errors.py)
+    recipe: dict | None = None  # int8: the recipe (options) it was quantized with, and what choosing it cost
 
     @property
     def int8(self) -> bool:

@@ -4,10 +4,14 @@
   ``ClassifierConfig`` (outputs ``classLabel`` and ``classLabel_probs``; a softmax is appended so
   the scores are probabilities). A ``uint8-nhwc`` export takes an RGB image (``ImageType``, the
   camera's pixel buffer) and normalises in the graph; ``float-nchw`` takes a float32 tensor.
-* int8 weights: ``linear_quantize_weights`` (symmetric, per output channel) of the float model.
+* int8 weights: ``linear_quantize_weights`` (symmetric, per output channel, or per block of
+  ``coreml.block_size`` input channels with ``coreml.weights=per_block``, iOS 18) of the float model.
 * W8A8: ``coremltools.optimize.torch`` ``LinearQuantizer`` inserted before conversion, observers
-  calibrated on real images with min/max ranges (not the moving average default), then
-  converted for iOS 17 (activation quantization needs it).
+  calibrated on real images (``coreml.observer``: min/max ranges by default, not the moving
+  average), symmetric or affine (``coreml.scheme``; ReLU6 outputs are never negative, so affine
+  keeps the bit a symmetric range spends on them), then converted for iOS 17 (activation
+  quantization needs it). When W8A8 misses its gate the int8-weights model is what ships: the
+  refusal says so (``Format.fallback``).
 
 CoreML models cannot run on Linux, so they are validated structurally here
 (:mod:`.coreml_checks`); on macOS the real model also runs for parity. Metadata lives in the
@@ -35,6 +39,9 @@ from fgvc_mobile.export.validate import Evaluation
 
 INPUT_NAME, LABEL_OUTPUT, PROBS_OUTPUT = cc.INPUT_NAME, cc.LABEL_OUTPUT, cc.PROBS_OUTPUT
 TARGETS = ("iOS16", "iOS17", "iOS18")
+WEIGHTS = ("per_channel", "per_block")
+SCHEMES = ("symmetric", "affine")
+OBSERVERS = ("min_max", "moving_average_min_max", "ema_min_max")
 CAN_RUN = platform.system() == "Darwin"
 NOT_MACOS = "CoreML runs only on macOS"
 
@@ -76,21 +83,21 @@ def convert(graph: nn.Module, image_input: bool, size: int, classes: list[str], 
     return ml, time.perf_counter() - t0
 
 
-def int8_weights(ml):
-    """(mlmodel, seconds): symmetric per-channel int8 weights of every conv/linear weight."""
-    ct = _ct()
+def int8_weights(ml, granularity: str = "per_channel", block_size: int = 32):
+    """(mlmodel, seconds): symmetric int8 weights of every conv/linear weight, per channel or per block."""
+    _ct()  # coremltools imported quietly
     from coremltools.optimize.coreml import OpLinearQuantizerConfig, OptimizationConfig, linear_quantize_weights
 
     t0 = time.perf_counter()
-    cfg = OpLinearQuantizerConfig(mode="linear_symmetric", granularity="per_channel", weight_threshold=0)
+    block = {"block_size": block_size} if granularity == "per_block" else {}
+    cfg = OpLinearQuantizerConfig(mode="linear_symmetric", granularity=granularity, weight_threshold=0, **block)
     with quiet():
         q = linear_quantize_weights(ml, OptimizationConfig(global_config=cfg))
-    del ct
     return q, time.perf_counter() - t0
 
 
 def w8a8(graph: nn.Module, calib: torch.Tensor, image_input: bool, size: int, classes: list[str],
-         target: str = "iOS17"):
+         target: str = "iOS17", scheme: str = "symmetric", observer: str = "min_max"):
     """(mlmodel, fake-quantized torch graph, seconds): weights and activations int8.
 
     ``calib`` is a float NCHW batch as ``graph`` takes it. The returned torch graph simulates
@@ -107,8 +114,8 @@ def w8a8(graph: nn.Module, calib: torch.Tensor, image_input: bool, size: int, cl
         raise FGVCError(f"coreml.target {target}: W8A8 needs iOS17 or later")
     t0 = time.perf_counter()
     cfg = LinearQuantizerConfig(global_config=ModuleLinearQuantizerConfig(
-        quantization_scheme="symmetric", weight_per_channel=True,
-        activation_observer="min_max", weight_observer="min_max", milestones=[0, 0, 1_000_000, 0],
+        quantization_scheme=scheme, weight_per_channel=True,
+        activation_observer=observer, weight_observer="min_max", milestones=[0, 0, 1_000_000, 0],
     ))
     with quiet():
         quantizer = LinearQuantizer(copy.deepcopy(graph).eval(), cfg)
@@ -129,16 +136,22 @@ def w8a8(graph: nn.Module, calib: torch.Tensor, image_input: bool, size: int, cl
     return ml, final, time.perf_counter() - t0
 
 
-def fake_quantize_weights(module: nn.Module) -> nn.Module:
-    """A copy whose conv/linear weights are symmetric per-channel int8, dequantized (CoreML int8w in torch)."""
+def fake_quantize_weights(module: nn.Module, block_size: int = 0) -> nn.Module:
+    """A copy whose conv/linear weights are symmetric int8, dequantized (CoreML int8w in torch): per output
+    channel, or per ``block_size`` input channels (a layer whose input channels the block does not
+    divide stays float, as ``linear_quantize_weights`` skips it)."""
     sim = copy.deepcopy(module)
     with torch.no_grad():
         for m in sim.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                w = m.weight
-                scale = w.abs().reshape(w.shape[0], -1).amax(dim=1).clamp_min(1e-12) / 127.0
-                shape = (-1,) + (1,) * (w.dim() - 1)
-                m.weight.copy_(torch.round(w / scale.view(shape)).clamp(-127, 127) * scale.view(shape))
+            if not isinstance(m, (nn.Conv2d, nn.Linear)):
+                continue
+            w = m.weight
+            cin = w.shape[1]
+            if block_size and cin % block_size:
+                continue
+            blocks = w.reshape(w.shape[0], cin // block_size if block_size else 1, -1)
+            scale = blocks.abs().amax(dim=2, keepdim=True).clamp_min(1e-12) / 127.0
+            m.weight.copy_((torch.round(blocks / scale).clamp(-127, 127) * scale).reshape(w.shape))
     return sim
 
 
@@ -176,7 +189,13 @@ class CoreML(Format):
         Option("precision", "fp16", ("fp16", "fp32"), "float compute precision"),
         Option("target", "iOS16", TARGETS, "minimum deployment target (W8A8 uses >= iOS17)"),
         Option("w8a8", True, None, "with --int8, also write the W8A8 model"),
+        Option("weights", "per_channel", WEIGHTS, "int8 weights' scales: per output channel, or per block (iOS18)"),
+        Option("block_size", 32, None, "input channels per block with coreml.weights=per_block"),
+        Option("scheme", "symmetric", SCHEMES, "W8A8 quantization scheme (affine: a zero point per tensor)"),
+        Option("observer", "min_max", OBSERVERS, "W8A8 activation calibration (coremltools observer)"),
     )
+    int8_recipes = ({}, {"scheme": "affine"}, {"scheme": "affine", "observer": "moving_average_min_max"})
+    fallback = {"w8a8": "int8-weights"}
     # fp16 on macOS is compared as probabilities; quantized ones are judged by their simulated accuracy
     tolerances = {"fp32": 2e-3, "fp16": 2e-2, "int8-weights": None, "w8a8": None}
 
@@ -200,64 +219,76 @@ class CoreML(Format):
     def read_metadata(self, path) -> dict[str, str]:
         return dict(_ct().utils.load_spec(os.fspath(path)).description.metadata.userDefined)
 
-    def build(self, ctx: BuildContext, opts: dict) -> list[Artifact]:
+    def _setup(self, ctx: BuildContext) -> dict:
+        """What every CoreML build of ``ctx`` shares: the NCHW graph, its input contract, the I/O fields."""
         image_input = ctx.kind.normalization_in_graph  # uint8 camera input -> CoreML image input
-        graph = with_input(ctx.deploy, ctx.kind, ctx.pre, layout="NCHW")
-        graph_in = Contract("NCHW", "float32", image_input, ctx.pre)  # what ``graph`` takes (0..255 for images)
-        expect = {**cc.layer_calls(ctx.deploy, ctx.size), "classify": 1}
         input_fields = ctx.input_fields(INPUT_NAME)
         if image_input:
             input_fields["coreml_input"] = "image (RGB pixel buffer)"
         output_fields = {"name": PROBS_OUTPUT, "dtype": "float32", "shape": [1, len(ctx.classes)],
                          "kind": "probabilities", "quantization": None, "label_output": LABEL_OUTPUT}
-        contract = ctx.artifact_contract(input_fields, output_fields)
+        return {"image_input": image_input, "graph": with_input(ctx.deploy, ctx.kind, ctx.pre, layout="NCHW"),
+                "graph_in": Contract("NCHW", "float32", image_input, ctx.pre),  # what ``graph`` takes (0..255 images)
+                "expect": {**cc.layer_calls(ctx.deploy, ctx.size), "classify": 1},
+                "input": input_fields, "output": output_fields,
+                "contract": ctx.artifact_contract(input_fields, output_fields)}
+
+    def _make(self, ctx: BuildContext, s: dict, ml, name: str, precision: str, seconds: float,
+              evals: list[Evaluation], gate: str, notes) -> Artifact:
+        path = ctx.workdir / name
+        structure = cc.check_structure(ml, ctx.classes, s["image_input"], ctx.size, s["expect"])
+        evals = [Evaluation("structural", "structural", note="CoreML cannot run on Linux: inputs, outputs, "
+                            "labels and op counts checked")] + evals
+        if CAN_RUN:
+            evals.append(ctx.evaluate("coreml", "run", CoreMLSession(ml, s["contract"]).predict(ctx.val.images),
+                                      probabilities=True))
+            gate = "coreml"
+
+        def embed(entries):
+            for k, v in entries.items():
+                ml.user_defined_metadata[k] = v
+            ml.short_description = f"fgvc-mobile {precision} classifier"
+            ml.save(str(path))
+
+        return Artifact(name, "coreml", precision, s["input"], s["output"], seconds, evals, gate, embed=embed,
+                        structure=structure, notes=list(notes))
+
+    def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], dict]:
+        s = self._setup(ctx)
+        fl, secs = convert(s["graph"], s["image_input"], ctx.size, ctx.classes, opts["precision"], opts["target"])
+        s["float"] = fl
+        return [self._make(ctx, s, fl, f"model_{opts['precision']}.mlpackage", opts["precision"], secs, [],
+                           "structural", [f"mlprogram {opts['precision']}, {opts['target']}"])], s
+
+    def build_int8(self, ctx: BuildContext, opts: dict, s: dict) -> list[Artifact]:
+        graph, fl = s["graph"], s["float"]
 
         def sim_scores(module: nn.Module) -> np.ndarray:
-            x = torch.from_numpy(graph_in.prepare(ctx.val.images))
+            x = torch.from_numpy(s["graph_in"].prepare(ctx.val.images))
             with torch.no_grad():
                 return torch.cat([module(x[i : i + 64]) for i in range(0, len(x), 64)]).numpy()
 
-        def make(ml, name: str, precision: str, seconds: float, evals: list[Evaluation], gate: str, notes) -> Artifact:
-            path = ctx.workdir / name
-            structure = cc.check_structure(ml, ctx.classes, image_input, ctx.size, expect)
-            evals = [Evaluation("structural", "structural", note="CoreML cannot run on Linux: inputs, outputs, "
-                                "labels and op counts checked")] + evals
-            if CAN_RUN:
-                evals.append(ctx.evaluate("coreml", "run", CoreMLSession(ml, contract).predict(ctx.val.images),
-                                          probabilities=True))
-                gate = "coreml"
-
-            def embed(entries):
-                for k, v in entries.items():
-                    ml.user_defined_metadata[k] = v
-                ml.short_description = f"fgvc-mobile {precision} classifier"
-                ml.save(str(path))
-
-            return Artifact(name, "coreml", precision, input_fields, output_fields, seconds, evals, gate, embed=embed,
-                            structure=structure, notes=list(notes))
-
-        arts = []
-        fl, secs = convert(graph, image_input, ctx.size, ctx.classes, opts["precision"], opts["target"])
-        arts.append(make(fl, f"model_{opts['precision']}.mlpackage", opts["precision"], secs, [], "structural",
-                         [f"mlprogram {opts['precision']}, {opts['target']}"]))
-        if ctx.calib is None:
-            return arts
-        q, secs = int8_weights(fl)
+        per_block = opts["weights"] == "per_block"
+        if per_block and TARGETS.index(opts["target"]) < TARGETS.index("iOS18"):
+            raise FGVCError("coreml.weights=per_block: needs -O coreml.target=iOS18")
+        q, secs = int8_weights(fl, opts["weights"], opts["block_size"])
         werr = cc.weight_error(fl, q)
-        sim = ctx.evaluate("torch-sim", "simulated", sim_scores(fake_quantize_weights(graph)),
-                           note="PyTorch with per-channel int8 weights")
-        a = make(q, "model_int8w.mlpackage", "int8-weights", secs, [sim], "torch-sim",
-                 [f"linear_quantize_weights per-channel symmetric; dequantised weights vs float: max per-channel "
-                  f"error {werr['max_rel_error_per_channel']:.4f} of the channel max"])
+        sim = ctx.evaluate("torch-sim", "simulated",
+                           sim_scores(fake_quantize_weights(graph, opts["block_size"] if per_block else 0)),
+                           note=f"PyTorch with {opts['weights'].replace('_', '-')} int8 weights")
+        how = f"blocks of {opts['block_size']} input channels" if per_block else "per-channel"
+        a = self._make(ctx, s, q, "model_int8w.mlpackage", "int8-weights", secs, [sim], "torch-sim",
+                       [f"linear_quantize_weights {how} symmetric; dequantised weights vs float: max per-channel "
+                        f"error {werr['max_rel_error_per_channel']:.4f} of the channel max"])
         a.structure["weight_error"] = werr
         cc.check_weight_error(werr)
-        arts.append(a)
+        arts = [a]
         if not opts["w8a8"]:
             return arts
         target = opts["target"] if opts["target"] != "iOS16" else "iOS17"
         try:
-            w, fake, secs = w8a8(graph, torch.from_numpy(graph_in.prepare(ctx.calib.images)), image_input, ctx.size,
-                                 ctx.classes, target)
+            w, fake, secs = w8a8(graph, torch.from_numpy(s["graph_in"].prepare(ctx.calib.images)), s["image_input"],
+                                 ctx.size, ctx.classes, target, opts["scheme"], opts["observer"])
         except torch.fx.proxy.TraceError:
             # coremltools' LinearQuantizer needs torch.fx symbolic tracing, which cannot follow
             # shape-dependent code such as CMAL-Net's in-graph attention crop
@@ -267,8 +298,9 @@ class CoreML(Format):
         werr = cc.weight_error(fl, w)
         sim = ctx.evaluate("torch-sim", "simulated", sim_scores(fake),
                            note="PyTorch fake-quantized model (coremltools.optimize.torch LinearQuantizer)")
-        a = make(w, "model_w8a8.mlpackage", "w8a8", secs, [sim], "torch-sim",
-                 [f"LinearQuantizer W8A8 (min/max observers, {len(ctx.calib)} images), {target}"])
+        a = self._make(ctx, s, w, "model_w8a8.mlpackage", "w8a8", secs, [sim], "torch-sim",
+                       [f"LinearQuantizer W8A8 {opts['scheme']} ({opts['observer']} observers, {len(ctx.calib)} "
+                        f"images), {target}"])
         a.structure["weight_error"] = werr
         cc.check_weight_error(werr)
         arts.append(a)

@@ -1,6 +1,11 @@
 """ONNX: fp32 with ``torch.onnx.export`` (one file, no external data) and int8 QDQ with
 ``onnxruntime.quantization.quantize_static`` (per-channel weights, calibrated on real images).
 
+Recovery knobs are ORT's own: the calibration method (min-max, percentile, entropy), per-channel
+weights, 16-bit activations with 8-bit weights (``QInt16`` activations, contrib Q/DQ ops at opset
+< 21) and nodes kept in float (``nodes_to_exclude``, by a regex over node names). The per-tensor
+error of the int8 model against fp32 comes from ``onnxruntime.quantization.qdq_loss_debug``.
+
 Two int8 accuracies are measured because they differ on CPUs without VNNI: ORT's fused int8
 kernels (the default session) and the QDQ graph evaluated op by op in float (graph optimisations
 off: every QuantizeLinear/DequantizeLinear runs, convolutions run in fp32). The second is the
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +34,7 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 QUANT_TYPES = {"S8S8": ("QInt8", "QInt8"), "U8S8": ("QUInt8", "QInt8"), "U8U8": ("QUInt8", "QUInt8")}
 CALIBRATE_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+ACTIVATIONS = ("int8", "int16")
 _ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 10: "float16"}
 _ORT_TYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(uint8)": "uint8", "tensor(int8)": "int8"}
 
@@ -69,9 +76,27 @@ class _Reader:
         pass
 
 
+def excluded_nodes(path: Path, pattern: str) -> list[str]:
+    """Names of the nodes of ``path`` that ``pattern`` (a regex, searched) matches; none for ''."""
+    import onnx
+
+    if not pattern:
+        return []
+    try:
+        rx = re.compile(pattern)
+    except re.error as e:
+        raise FGVCError(f"onnx.exclude {pattern!r}: not a regular expression ({e})") from None
+    names = [n.name for n in onnx.load(str(path), load_external_data=False).graph.node if rx.search(n.name)]
+    if not names:
+        raise FGVCError(f"onnx.exclude {pattern!r}: matches no node of the model (the diagnostics JSON names them)")
+    return names
+
+
 def quantize_int8(fp32_path: Path, int8_path: Path, calib_inputs: np.ndarray, quant_types: str = "S8S8",
-                  calibrate: str = "minmax", reduce_range: bool = False) -> float:
-    """Static QDQ int8 with per-channel weights; ``calib_inputs`` as the fp32 model takes them."""
+                  calibrate: str = "minmax", reduce_range: bool = False, per_channel: bool = True,
+                  activations: str = "int8", exclude: str = "") -> float:
+    """Static QDQ int8 weights (``activations="int16"``: 16-bit activations); ``calib_inputs`` as the fp32
+    model takes them; ``exclude``: a regex of node names kept in float."""
     from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -80,6 +105,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calib_inputs: np.ndarray, qu
     if calibrate not in CALIBRATE_METHODS:
         raise FGVCError(f"onnx.calibrate {calibrate!r}: choose one of {sorted(CALIBRATE_METHODS)}")
     act, wt = (getattr(QuantType, n) for n in QUANT_TYPES[quant_types])
+    if activations == "int16":
+        act = QuantType.QInt16
     t0 = time.perf_counter()
     pre_path = int8_path.with_name(int8_path.stem + ".pre.onnx")
     reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib_inputs)
@@ -87,10 +114,11 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calib_inputs: np.ndarray, qu
         with quiet():
             quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
             quantize_static(
-                str(pre_path), str(int8_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                str(pre_path), str(int8_path), reader, quant_format=QuantFormat.QDQ, per_channel=per_channel,
                 reduce_range=reduce_range, activation_type=act, weight_type=wt,
                 calibrate_method=getattr(CalibrationMethod, CALIBRATE_METHODS[calibrate]),
-                extra_options={"CalibMovingAverage": False},
+                nodes_to_exclude=excluded_nodes(pre_path, exclude),
+                extra_options={"CalibMovingAverage": False, "UseQDQContribOps": activations == "int16"},
             )
     finally:
         with contextlib.suppress(OSError):
@@ -99,6 +127,35 @@ def quantize_int8(fp32_path: Path, int8_path: Path, calib_inputs: np.ndarray, qu
             with contextlib.suppress(OSError):
                 os.unlink(p)
     return time.perf_counter() - t0
+
+
+def layer_errors(fp32_path: Path, int8_path: Path, inputs: np.ndarray) -> list[dict]:
+    """Per activation tensor, in graph order: SQNR (dB) of the QDQ model's value against the fp32
+    model's (``xmodel``) and across its own Q/DQ pair (``qdq``), by ``qdq_loss_debug``."""
+    import onnx
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations, compute_activation_error, create_activation_matching,
+        modify_model_output_intermediate_tensors,
+    )
+
+    feeds = [{INPUT_NAME: x[None]} for x in inputs]
+    acts = []
+    for path in (fp32_path, int8_path):
+        aug = path.with_name(path.stem + ".debug.onnx")
+        try:
+            with quiet():
+                modify_model_output_intermediate_tensors(str(path), str(aug))
+                acts.append(collect_activations(str(aug), feeds))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(aug)
+    match = {k: v for k, v in create_activation_matching(acts[1], acts[0]).items() if "float" in v}
+    errors = compute_activation_error(match)
+    nodes = onnx.load(str(int8_path), load_external_data=False).graph.node
+    order = {o: (i, n.name) for i, n in enumerate(nodes) for o in n.output}  # tensor -> (position, producer)
+    return [{"name": k, "node": order.get(k, (0, ""))[1], "sqnr_db": float(e["xmodel_err"]),
+             "qdq_sqnr_db": float(e["qdq_err"])}
+            for k, e in sorted(errors.items(), key=lambda kv: order.get(kv[0], (len(order), ""))[0])]
 
 
 class OrtSession(Session):
@@ -156,7 +213,11 @@ class Onnx(Format):
         Option("quant_types", "S8S8", ("S8S8", "U8S8", "U8U8"), "activation/weight int8 types"),
         Option("calibrate", "minmax", ("minmax", "entropy", "percentile"), "ORT calibration method"),
         Option("reduce_range", False, None, "7-bit weights (for CPUs without VNNI)"),
+        Option("per_channel", True, None, "int8 weights per output channel (false: one scale per tensor)"),
+        Option("activations", "int8", ACTIVATIONS, "int16: 16-bit activations, 8-bit weights (slower, closer)"),
+        Option("exclude", "", None, "regex of node names kept in float (nodes_to_exclude)"),
     )
+    int8_recipes = ({}, {"calibrate": "percentile"}, {"calibrate": "entropy"}, {"activations": "int16"})
     tolerances = {"fp32": 1e-3, "int8": None}
 
     def unavailable_reason(self, provider: str = "CPUExecutionProvider", **_) -> str | None:
@@ -199,36 +260,38 @@ class Onnx(Format):
 
         return {p.key: p.value for p in onnx.load(os.fspath(path), load_external_data=False).metadata_props}
 
-    def build(self, ctx: BuildContext, opts: dict) -> list[Artifact]:
+    def _make(self, ctx: BuildContext, path: Path, precision: str, seconds: float, evals, gate: str,
+              notes=()) -> Artifact:
+        inp, out = self.io_info(path)
+        return Artifact(
+            path.name, "onnx", precision, ctx.input_fields(inp["name"]),
+            {**out, "kind": "logits", "quantization": None}, seconds, evals, gate,
+            embed=lambda entries, p=path: embed_metadata(p, entries),
+            open_session=lambda p=path: self.open(p, ctx.contract),
+            structure={"op_counts": op_counts(path)}, notes=list(notes),
+        )
+
+    def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], Path]:
         graph = with_input(ctx.deploy, ctx.kind, ctx.pre)
-        arts = []
-
-        def scores(path: Path, images: np.ndarray, optimized: bool = True) -> np.ndarray:
-            return self.open(path, ctx.contract, optimized=optimized).predict(images)
-
-        def make(path: Path, precision: str, seconds: float, evals, gate: str, notes=()) -> Artifact:
-            inp, out = self.io_info(path)
-            return Artifact(
-                path.name, "onnx", precision, ctx.input_fields(inp["name"]),
-                {**out, "kind": "logits", "quantization": None}, seconds, evals, gate,
-                embed=lambda entries, p=path: embed_metadata(p, entries),
-                rerun=lambda p=path: scores(p, ctx.val.images[:2]), structure={"op_counts": op_counts(path)},
-                notes=list(notes),
-            )
-
         fp32 = ctx.workdir / "model_fp32.onnx"
         secs = export_fp32(graph, ctx.example(), fp32, opts["opset"], opts["exporter"])
-        ev = ctx.evaluate("onnxruntime", "run", scores(fp32, ctx.val.images))
-        arts.append(make(fp32, "fp32", secs, [ev], "onnxruntime", [f"exporter {opts['exporter']}, opset {opts['opset']}"]))
-        if ctx.calib is not None:
-            int8 = ctx.workdir / "model_int8.onnx"
-            secs = quantize_int8(fp32, int8, ctx.calib_inputs(), opts["quant_types"], opts["calibrate"],
-                                 opts["reduce_range"])
-            kernels = ctx.evaluate("ort-int8-kernels", "run", scores(int8, ctx.val.images),
-                                   note="onnxruntime CPU, graph optimisations on (fused int8 kernels)")
-            qdq = ctx.evaluate("qdq-float", "run", scores(int8, ctx.val.images, optimized=False),
-                               note="same file, graph optimisations off: Q/DQ evaluated in float")
-            notes = [f"QDQ {opts['quant_types']}, per-channel weights, {opts['calibrate']} calibration on "
-                     f"{len(ctx.calib)} images" + (", reduce_range" if opts["reduce_range"] else "")]
-            arts.append(make(int8, "int8", secs, [qdq, kernels], "qdq-float", notes))
-        return arts
+        ev = ctx.evaluate("onnxruntime", "run", self.open(fp32, ctx.contract).predict(ctx.val.images))
+        return [self._make(ctx, fp32, "fp32", secs, [ev], "onnxruntime",
+                           [f"exporter {opts['exporter']}, opset {opts['opset']}"])], fp32
+
+    def build_int8(self, ctx: BuildContext, opts: dict, fp32: Path) -> list[Artifact]:
+        int8 = ctx.workdir / "model_int8.onnx"
+        secs = quantize_int8(fp32, int8, ctx.calib_inputs(), opts["quant_types"], opts["calibrate"],
+                             opts["reduce_range"], opts["per_channel"], opts["activations"], opts["exclude"])
+        kernels = ctx.evaluate("ort-int8-kernels", "run", self.open(int8, ctx.contract).predict(ctx.val.images),
+                               note="onnxruntime CPU, graph optimisations on (fused int8 kernels)")
+        qdq = ctx.evaluate("qdq-float", "run", self.open(int8, ctx.contract, optimized=False).predict(ctx.val.images),
+                           note="same file, graph optimisations off: Q/DQ evaluated in float")
+        bits = "int16 activations, int8 weights" if opts["activations"] == "int16" else opts["quant_types"]
+        notes = [f"QDQ {bits}, {'per-channel' if opts['per_channel'] else 'per-tensor'} weights, "
+                 f"{opts['calibrate']} calibration on {len(ctx.calib)} images"
+                 + (", reduce_range" if opts["reduce_range"] else "")
+                 + (f", nodes matching {opts['exclude']!r} kept float" if opts["exclude"] else "")]
+        art = self._make(ctx, int8, "int8", secs, [qdq, kernels], "qdq-float", notes)
+        art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
+        return [art]

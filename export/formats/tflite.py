@@ -2,7 +2,10 @@
 
 * NHWC input comes from ``litert_torch.to_channel_last_io`` around the NCHW deploy graph.
 * int8 is ai_edge_quantizer's static recipe (int8 weights per channel, int8 activations)
-  calibrated on real images. Its default calibration keeps a moving average of each tensor's
+  calibrated on real images; its recovery knobs are the library's own: ``a16w8`` (16-bit
+  activations, 8-bit weights), per-tensor or per-channel weights, and ops kept float by a regex
+  over their output tensor names (``NO_QUANTIZE``). The per-tensor error against fp32 comes
+  from ai_edge_quantizer's ``model_validator.compare_model`` (SNR and cosine per tensor). Its default calibration keeps a moving average of each tensor's
   min/max across samples (weight 0.95 on the past), which lets the first images dominate and
   clips the logit range; by default we calibrate with the running min/max over all samples
   (``qsv_utils.min_max_update``) so the ranges cover every calibration image. The option
@@ -39,11 +42,14 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.contract import Contract
 from fgvc_mobile.export.deploy import with_input
 from fgvc_mobile.export.formats import tflite_metadata as tm
-from fgvc_mobile.export.formats.base import Artifact, BuildContext, Format, Option, Probabilities, Session
+from fgvc_mobile.export.formats.base import (
+    VALIDATION_BATCH, Artifact, BuildContext, Format, Option, Probabilities, Session,
+)
 from fgvc_mobile.export.quiet import quiet
 
 CALIBRATIONS = ("minmax", "moving-average")
 IO_TYPES = ("float", "int8")
+ACTIVATIONS = ("int8", "int16")
 DELEGATES = ("xnnpack", "none")
 
 
@@ -79,9 +85,9 @@ def export_fp32(graph: torch.nn.Module, example: torch.Tensor) -> tuple[bytes, f
     return model, time.perf_counter() - t0
 
 
-def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax",
-                  io: str = "float") -> tuple[bytes, float]:
-    """Static int8 weights + activations; ``calib_inputs`` as the fp32 model takes them (batch 1 each)."""
+def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "minmax", io: str = "float",
+                  activations: str = "int8", per_channel: bool = True, exclude: str = "") -> tuple[bytes, float]:
+    """Static int8 weights + int8 (or int16) activations; ``calib_inputs`` as the fp32 model takes them."""
     from ai_edge_quantizer import calibrator, quantizer
     from ai_edge_quantizer.utils import qsv_utils
 
@@ -90,14 +96,11 @@ def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "min
     if io not in IO_TYPES:
         raise FGVCError(f"tflite.io {io!r}: choose one of {', '.join(IO_TYPES)}")
     t0 = time.perf_counter()
-    sig = interpreter(fp32).get_signature_list()
-    if "serving_default" not in sig or len(sig["serving_default"]["inputs"]) != 1:
-        raise FGVCError(f"converted TFLite model has unexpected signatures {sig}")
-    name = sig["serving_default"]["inputs"][0]
+    name = _input_name(fp32)
     data = {"serving_default": [{name: x[None]} for x in calib_inputs]}
     with quiet():
         qt = quantizer.Quantizer(bytearray(fp32))
-        qt.load_quantization_recipe(int8_recipe(float_io=io == "float"))
+        qt.load_quantization_recipe(int8_recipe(io == "float", 16 if activations == "int16" else 8, per_channel, exclude))
         update = qsv_utils.min_max_update if calibration == "minmax" else qsv_utils.moving_average_update
         cal = calibrator.Calibrator(bytes(fp32), num_threads=1, qsv_update_func=update)
         cal.calibrate(data, qt._recipe_manager)  # the recipe decides which tensors get ranges
@@ -105,19 +108,44 @@ def quantize_int8(fp32: bytes, calib_inputs: np.ndarray, calibration: str = "min
     return bytes(result.quantized_model), time.perf_counter() - t0
 
 
-def int8_recipe(float_io: bool = True):
-    """ai_edge_quantizer's static int8 recipe (weights per channel, activations) with DIV kept float;
-    ``float_io``: the graph's input and output (and the final softmax) stay unquantized too."""
+def _input_name(model: bytes) -> str:
+    sig = interpreter(model).get_signature_list()
+    if "serving_default" not in sig or len(sig["serving_default"]["inputs"]) != 1:
+        raise FGVCError(f"converted TFLite model has unexpected signatures {sig}")
+    return sig["serving_default"]["inputs"][0]
+
+
+def int8_recipe(float_io: bool = True, activation_bits: int = 8, per_channel: bool = True, exclude: str = ""):
+    """ai_edge_quantizer's static recipe (int8 weights, ``activation_bits`` activations) with DIV kept float;
+    ``float_io``: the graph's input and output (and the final softmax) stay unquantized too; ``exclude``:
+    a regex of tensor names whose ops stay float."""
     from ai_edge_quantizer import algorithm_manager, qtyping, recipe_manager
 
     rp = recipe_manager.RecipeManager()
+    granularity = qtyping.QuantGranularity.CHANNELWISE if per_channel else qtyping.QuantGranularity.TENSORWISE
     rp.add_static_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
-                         activation_num_bits=8, weight_num_bits=8)
+                         activation_num_bits=activation_bits, weight_num_bits=8, weight_granularity=granularity)
     name = qtyping.TFLOperationName
-    for op in [name.DIV] + ([name.SOFTMAX, name.INPUT, name.OUTPUT] if float_io else []):
-        rp.add_quantization_config(regex=".*", operation_name=op,
+    keep = [(".*", op) for op in [name.DIV] + ([name.SOFTMAX, name.INPUT, name.OUTPUT] if float_io else [])]
+    for regex, op in keep + ([(exclude, name.ALL_SUPPORTED)] if exclude else []):
+        rp.add_quantization_config(regex=regex, operation_name=op,
                                    algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
     return rp.get_quantization_recipe()
+
+
+def layer_errors(fp32: bytes, int8: bytes, inputs: np.ndarray) -> list[dict]:
+    """Per tensor, in the interpreter's order: SNR (as dB) and cosine of the int8 model's value against
+    the fp32 model's, by ai_edge_quantizer's ``model_validator.compare_model``."""
+    from ai_edge_quantizer import model_validator
+    from ai_edge_quantizer.utils.validation_utils import ValidationErrorMetric as M
+
+    name = _input_name(fp32)
+    with quiet():
+        res = model_validator.compare_model(fp32, int8, {"serving_default": [{name: x[None]} for x in inputs]},
+                                            [M.SNR, M.COSINE_SIMILARITY], use_xnnpack=False, num_threads=1)
+    r = res.get_signature_comparison_result("serving_default")
+    return [{"name": k, "sqnr_db": 10.0 * float(np.log10(max(v["snr"], 1e-12))), "cosine": v["cosine_similarity"]}
+            for k, v in {**r.intermediate_tensors, **r.output_tensors}.items()]
 
 
 def _quant(detail: dict) -> dict | None:
@@ -183,7 +211,11 @@ class TFLite(Format):
                "activation ranges: min/max over all images, or ai_edge_quantizer's moving average"),
         Option("io", "float", IO_TYPES,
                "int8 model's I/O: as the fp32 model (float32 out; what MediaPipe accepts), or int8 in/out"),
+        Option("activations", "int8", ACTIVATIONS, "int16: a16w8 (16-bit activations, 8-bit weights)"),
+        Option("per_channel", True, None, "int8 weights per output channel (false: one scale per tensor)"),
+        Option("exclude", "", None, "regex of tensor names whose ops stay float (NO_QUANTIZE)"),
     )
+    int8_recipes = ({}, {"activations": "int16"})
     tolerances = {"fp32": 1e-3, "int8": None}
 
     def open(self, path, contract: Contract, threads: int = 1, delegate: str = "xnnpack") -> LiteRTSession:
@@ -204,35 +236,39 @@ class TFLite(Format):
     def read_metadata(self, path) -> dict[str, str]:
         return tm.read_entries(path)
 
-    def build(self, ctx: BuildContext, opts: dict) -> list[Artifact]:
+    def _make(self, ctx: BuildContext, path: Path, model: bytes, precision: str, seconds: float, notes) -> Artifact:
+        path.write_bytes(model)
+        inp, out = self.io_info(path)
+        fields_in = ctx.input_fields(inp["name"], inp["dtype"], inp["quantization"])
+        fields_out = {**out, "kind": "probabilities"}
+        contract = ctx.artifact_contract(fields_in, fields_out)
+        ev = ctx.evaluate("litert", "run", self.open(path, contract).predict(ctx.val.images, VALIDATION_BATCH),
+                          probabilities=True)
+
+        def embed(entries, p=path):
+            p.write_bytes(tm.add_standard_metadata(p.read_bytes(), entries))
+
+        return Artifact(
+            path.name, "tflite", precision, fields_in, fields_out, seconds, [ev], "litert", embed=embed,
+            open_session=lambda p=path: self.open(p, contract),
+            structure={"op_counts": op_counts(model)}, notes=list(notes),
+        )
+
+    def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], bytes]:
         graph = with_input(Probabilities(ctx.deploy), ctx.kind, ctx.pre, channel_last_io=channel_last_io)
-        arts = []
-
-        def make(path: Path, model: bytes, precision: str, seconds: float, notes) -> Artifact:
-            path.write_bytes(model)
-            inp, out = self.io_info(path)
-            fields_in = ctx.input_fields(inp["name"], inp["dtype"], inp["quantization"])
-            fields_out = {**out, "kind": "probabilities"}
-            contract = ctx.artifact_contract(fields_in, fields_out)
-            ev = ctx.evaluate("litert", "run", self.open(path, contract).predict(ctx.val.images), probabilities=True)
-
-            def embed(entries, p=path):
-                p.write_bytes(tm.add_standard_metadata(p.read_bytes(), entries))
-
-            return Artifact(
-                path.name, "tflite", precision, fields_in, fields_out, seconds, [ev], "litert", embed=embed,
-                rerun=lambda p=path: self.open(p, contract).predict(ctx.val.images[:2]),
-                structure={"op_counts": op_counts(model)}, notes=list(notes),
-            )
-
         fp32, secs = export_fp32(graph, ctx.example())
-        arts.append(make(ctx.workdir / "model_fp32.tflite", fp32, "fp32", secs,
-                         ["litert_torch.convert; softmax in the graph; standard TFLite metadata"]))
-        if ctx.calib is not None:
-            int8, secs = quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"], opts["io"])
-            io_note = ("I/O as the fp32 model (float32 probabilities out), int8 inside, softmax in float"
-                       if opts["io"] == "float" else "int8 I/O (tflite.io=int8): everything quantized, softmax included")
-            notes = [f"ai_edge_quantizer static int8 (weights per channel, activations), {opts['calibration']} "
-                     f"calibration on {len(ctx.calib)} images", io_note]
-            arts.append(make(ctx.workdir / "model_int8.tflite", int8, "int8", secs, notes))
-        return arts
+        return [self._make(ctx, ctx.workdir / "model_fp32.tflite", fp32, "fp32", secs,
+                           ["litert_torch.convert; softmax in the graph; standard TFLite metadata"])], fp32
+
+    def build_int8(self, ctx: BuildContext, opts: dict, fp32: bytes) -> list[Artifact]:
+        int8, secs = quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"], opts["io"], opts["activations"],
+                                   opts["per_channel"], opts["exclude"])
+        io_note = ("I/O as the fp32 model (float32 probabilities out), int8 inside, softmax in float"
+                   if opts["io"] == "float" else "int8 I/O (tflite.io=int8): everything quantized, softmax included")
+        recipe = "a16w8 (16-bit activations, int8 weights)" if opts["activations"] == "int16" else "static int8"
+        notes = [f"ai_edge_quantizer {recipe} (weights per {'channel' if opts['per_channel'] else 'tensor'}), "
+                 f"{opts['calibration']} calibration on {len(ctx.calib)} images"
+                 + (f", ops of tensors matching {opts['exclude']!r} kept float" if opts["exclude"] else ""), io_note]
+        art = self._make(ctx, ctx.workdir / "model_int8.tflite", int8, "int8", secs, notes)
+        art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
+        return [art]
