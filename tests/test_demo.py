@@ -35,15 +35,17 @@ def test_tiny_demo_trains_from_scratch_then_from_the_baseline_backbone(tmp_path,
 
 
 def test_summary_reports_each_methods_int8_agreement(tmp_path):
+    """Rows as ``bench DIST`` writes them: artifacts relative to DIST (an absolute path is taken too)."""
     dist = tmp_path / "dist"
     rows = [
-        {"artifact": str(dist / "baseline" / "model_int8.onnx"), "format": "onnx", "precision": "int8",
+        {"artifact": "baseline/model_int8.onnx", "format": "onnx", "precision": "int8",
          "agreement_with_reference": 0.985},
         {"artifact": str(dist / "baseline" / "model_int8.tflite"), "format": "tflite", "precision": "int8",
          "agreement_with_reference": 0.97},
+        {"artifact": "best.pt", "format": "pytorch", "precision": "fp32", "agreement_with_reference": 1.0},
         {"artifact": str(dist / "baseline" / "model.onnx"), "format": "onnx", "precision": "fp32",
          "agreement_with_reference": 1.0},
-        {"artifact": str(dist / "rmg-pmsi" / "model_int8.onnx"), "format": "onnx", "precision": "int8",
+        {"artifact": "rmg-pmsi/model_int8.onnx", "format": "onnx", "precision": "int8",
          "agreement_with_reference": 0.955},
         {"artifact": str(dist / "rmg-pmsi" / "model_int8.mlpackage"), "format": "coreml", "precision": "int8",
          "agreement_with_reference": None, "skipped_reason": "CoreML runs only on macOS"},

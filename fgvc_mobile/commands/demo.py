@@ -120,6 +120,8 @@ def int8_agreement(report: dict, dist_method: Path) -> dict[str, float]:
     agree = {}
     for row in report.get("results", []):
         art = Path(str(row.get("artifact") or ""))
+        if not art.is_absolute():  # bench names artifacts relative to the folder it was given: dist/
+            art = dist_method.parent / art
         if row.get("precision") == "int8" and row.get("agreement_with_reference") is not None \
                 and dist_method.resolve() in art.resolve().parents:
             agree[row["format"]] = 100 * float(row["agreement_with_reference"])
