@@ -115,7 +115,7 @@ def render(rows: list[dict], command: str, machine: dict, threads: int) -> str:
         "The int8 TFLite top-1 is measured on the export's validation subset (see the int8 note for the fp32",
         "top-1 on the same images); fp32 top-1 is on the whole test split.",
         "",
-        "Notes: top-1 is on the test split at the epoch with the best deploy-rule top-1. Training time counts every",
+        "Notes: top-1 is on the test split, evaluated once on the epoch selected as stated above. Training time counts every",
         "step of a batch (RMG-PMSI/PMG 4, CMAL-Net 5, ELoPE 2 forward/backward passes). CMAL-Net's deploy rule fuses",
         "the raw image and its attention crop: two backbone passes in one exported graph (`passes` = 2; its MACs, latency and int8",
         "TFLite cover both). ELoPE crops before the backbone inside one graph (one pass).",
