@@ -102,8 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                      f"export took {time.perf_counter() - t0:.0f} s; report `{Path(args.out) / label}/validation_report.md`")
         table += rows_for(label, index)
     lines += ["", *table, "",
-              "ONNX int8 appears twice: the gate uses the QDQ graph evaluated in float (the model's own accuracy); "
-              "`ort-int8-kernels` is onnxruntime's fused int8 CPU kernels on this machine. CoreML artifacts cannot "
+              "ONNX int8 appears twice: `ort-int8-kernels` is onnxruntime's fused int8 CPU kernels on this machine "
+              "(what a session runs, and what the gate judges); `qdq-float` is the QDQ graph evaluated in float "
+              "(the model's own int8 accuracy). CoreML artifacts cannot "
               "run on Linux: fp16 is validated structurally, int8 ones by a PyTorch simulation of their numerics.", ""]
     out = Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)

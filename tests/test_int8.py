@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,39 @@ def test_int8_auto_escalates_until_the_gate_passes(capsys, tmp_path, outlier_mod
     assert int8["validation"]["top1_drop"] <= 15 and int8["validation"]["gate"]["passed"]
     assert recipe["latency_ratio"] > 0 and set(recipe["latency_ms_1thread"]) == {"int8", "fp32"}
     assert "int8 recipe 1/4 (defaults): model_int8.onnx misses the gate" in capsys.readouterr().out
+
+
+def test_onnx_int8_has_7bit_weights_and_is_gated_on_the_fused_kernels(capsys, tmp_path, outlier_model, monkeypatch):
+    """reduce_range is the default (x86 kernels without VNNI saturate with full-range weights), and the
+    gate judges the fused-kernel session a user runs, not the QDQ graph evaluated in float: wreck only
+    the fused session's scores and the artifact is refused while the float view would have passed."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    from fgvc_mobile.export.formats.onnx import Onnx
+
+    ckpt, data = outlier_model
+    out = tmp_path / "dist"
+    assert _export(ckpt, data, out, "--format", "onnx", "--int8", "--accept-drop") == 0
+    model = onnx.load(str(out / "model_int8.onnx"))
+    weights = [w for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8
+               and (w := numpy_helper.to_array(t)).ndim >= 2]  # conv / gemm weights, not zero points
+    assert weights and max(int(np.abs(w).max()) for w in weights) <= 64  # 7-bit: ORT's reduced range [-64, 64]
+    manifest = json.loads((out / "model_int8.onnx.manifest.json").read_text())
+    assert manifest["validation"]["gate"]["on"] == "ort-int8-kernels"
+
+    real_open = Onnx.open
+
+    def wrecked(self, path, contract, *a, optimized=True, **k):
+        sess = real_open(self, path, contract, *a, optimized=optimized, **k)
+        if optimized and "int8" in Path(path).name:
+            run = sess.run
+            sess.run = lambda x: np.roll(run(x), 1, axis=1)  # every top-1 moves to another class
+        return sess
+
+    monkeypatch.setattr(Onnx, "open", wrecked)
+    capsys.readouterr()
+    rc = _export(ckpt, data, tmp_path / "dist2", "--format", "onnx", "--int8", "--max-int8-drop", "5")
+    assert rc == EXIT_REFUSED
+    assert "refused model_int8.onnx" in capsys.readouterr().out
