@@ -19,6 +19,7 @@ from fgvc_mobile.data.images import ImageLoadError, load_rgb
 from fgvc_mobile.data.layouts import load_splits
 from fgvc_mobile.data.preprocess import PreprocessConfig
 from fgvc_mobile.data.transforms import geometric_eval
+from fgvc_mobile.data.validation import with_validation
 from fgvc_mobile.errors import FGVCError
 
 #: fewer calibration images than this cannot estimate activation ranges credibly
@@ -73,17 +74,25 @@ def load_image_set(
     default_n: int | None = None,
     seed: int = 0,
     skip_bad: bool = False,
+    carve: dict | None = None,
 ) -> ImageSet:
     """``n`` images of ``split`` (all when ``n`` is 0; ``default_n`` capped at what exists when None).
 
     An explicit ``n`` larger than the split, or a split smaller than ``min_images``, is refused
     with a one-line error naming ``option`` and the data set. The images are the first ``n``
     readable ones of a fixed-seed order, so the set does not change while no file is bad.
+    ``carve``: a checkpoint's validation-split record; the split is then taken as training took it
+    (``val`` held out of ``train``), so calibration never draws the images the gate judges on.
     """
     if n is not None and n < 0:
         raise FGVCError(f"{option}: the image count must be >= 0, got {n}")
     splits = load_splits(spec)
     _check_classes(option, spec, splits.classes, classes)
+    if carve is not None:
+        try:
+            splits, _ = with_validation(splits, carve.get("fraction"), carve.get("seed", 0))
+        except FGVCError as e:
+            raise FGVCError(f"{option} {spec}: cannot take the checkpoint's validation split ({e})") from None
     samples = splits.split(split)
     available = len(samples)
     if available < min_images:
@@ -117,14 +126,15 @@ def load_image_set(
 
 
 def calibration_set(spec: str, classes: list[str], pre: PreprocessConfig, n: int | None,
-                    skip_bad: bool = False) -> ImageSet:
+                    skip_bad: bool = False, carve: dict | None = None) -> ImageSet:
     """Training images for int8 calibration (``--calib-images``, default 100 or all if fewer)."""
     return load_image_set(spec, classes, pre, "train", n, "--calib-data", MIN_CALIB_IMAGES, DEFAULT_CALIB_IMAGES,
-                          skip_bad=skip_bad)
+                          skip_bad=skip_bad, carve=carve)
 
 
 def validation_set(spec: str, classes: list[str], pre: PreprocessConfig, n: int | None,
-                   skip_bad: bool = False) -> ImageSet:
-    """Test-split images for parity and accuracy (``--val-images``, default 500 or all if fewer; 0 = all)."""
-    return load_image_set(spec, classes, pre, "test", n, "--val-data", 1, DEFAULT_VAL_IMAGES, seed=1,
-                          skip_bad=skip_bad)
+                   skip_bad: bool = False, split: str = "test", carve: dict | None = None) -> ImageSet:
+    """Images the gates judge on (``--val-images``, default 500 or all if fewer; 0 = all): the
+    checkpoint's validation split (``split="val"`` with its ``carve``) or the test split."""
+    return load_image_set(spec, classes, pre, split, n, "--val-data", 1, DEFAULT_VAL_IMAGES, seed=1,
+                          skip_bad=skip_bad, carve=carve)

@@ -30,7 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--calib-data", help="KIND:PATH of the calibration images (default: the checkpoint's data set)")
     a("--calib-images", type=int, help=f"calibration images from the train split (default {DEFAULT_CALIB_IMAGES} "
                                        "or all if fewer)")
-    a("--val-data", help="KIND:PATH of the validation images (default: the checkpoint's data set, test split)")
+    a("--val-data", help="KIND:PATH of the images the gates judge on (default: the checkpoint's data set)")
+    a("--gate-split", choices=("val", "test"),
+      help="split the gates (and --int8 auto's choice) judge on: val, the checkpoint's validation split (default "
+           "when it records one: test stays for reporting once, e.g. with fgvc-mobile bench), or test")
     a("--val-images", type=int, help=f"validation images (default {DEFAULT_VAL_IMAGES} or all if fewer; 0 = all)")
     a("--input", default="uint8-nhwc", choices=sorted(INPUT_KINDS),
       help="uint8-nhwc: raw RGB bytes, normalisation in the graph (camera input); float-nchw: normalised floats")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     req = ExportRequest(
         checkpoint=args.checkpoint, out=args.out, format=args.format, int8=args.int8,
         calib_data=args.calib_data, calib_images=args.calib_images, val_data=args.val_data,
-        val_images=args.val_images, input=args.input, rule=args.rule, options=args.option,
+        val_images=args.val_images, gate_split=args.gate_split, input=args.input, rule=args.rule, options=args.option,
         max_int8_drop=args.max_int8_drop, accept_drop=args.accept_drop, skip_bad=args.skip_bad,
         android_assets=args.android_assets,
         command=command_line(),

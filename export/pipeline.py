@@ -59,6 +59,7 @@ class ExportRequest:
     calib_images: int | None = None
     val_data: str | None = None
     val_images: int | None = None
+    gate_split: str | None = None  # None: "val" when the checkpoint records a validation split, else "test"
     input: str = "uint8-nhwc"
     rule: str | None = None
     options: list[str] = field(default_factory=list)
@@ -110,6 +111,17 @@ def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
     return formats, opts, out
 
 
+def gate_split(req: ExportRequest, meta: dict) -> tuple[dict | None, str]:
+    """(the checkpoint's validation-split record, the split the gates judge on). Gating on val keeps
+    ``--int8 auto``'s recipe choice, like every other choice, off the test split."""
+    carve = (meta.get("data") or {}).get("val_split") or None
+    split = req.gate_split or ("val" if carve else "test")
+    if split == "val" and carve is None:
+        raise FGVCError(f"--gate-split val: {req.checkpoint} records no validation split (trained before "
+                        "validation splits); pass --gate-split test")
+    return carve, split
+
+
 def run_export(req: ExportRequest, echo=print) -> ExportResult:
     t_start = time.perf_counter()
     formats, opts, out = _check_request(req)
@@ -119,10 +131,11 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
     kind = input_kind(req.input)
     deploy = DeployModel(model, req.rule, input_size=pre.input_size)
+    carve, split = gate_split(req, meta)
     val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images,
-                         req.skip_bad)
+                         req.skip_bad, split, carve)
     calib = calibration_set(_data_spec(req.calib_data, meta, "--calib-data"), meta["classes"], pre,
-                            req.calib_images, req.skip_bad) if mode else None
+                            req.calib_images, req.skip_bad, carve) if mode else None
     for option, images in (("--val-data", val), ("--calib-data", calib)):
         if images is not None and images.skipped:
             echo(f"warning: {option}: skipped {len(images.skipped)} unreadable image(s) (--skip-bad), "

@@ -102,7 +102,8 @@ class Run:
                command: str = "") -> list[dict]:
         """fp32 + int8 artifacts of ``rule`` in ``formats`` (comma-separated) written into ``out``; an
         export already there of this checkpoint and rule, in these formats, validated on as many
-        images, is reused unless ``fresh``. The int8 gate is waived: a study reports every drop."""
+        images, is reused unless ``fresh``. The int8 gate is waived (a study reports every drop), so
+        nothing is chosen on the images: they are the test split, what a study reports."""
         rule = rule or self.loaded.default_rule
         done = None if fresh else current_export(out, self.loaded.sha256, rule, formats.split(","), val_images)
         if done is not None:
@@ -110,7 +111,8 @@ class Run:
             return done
         return run_export(ExportRequest(
             checkpoint=self.loaded.path, out=str(out), format=formats, int8=True, rule=rule, val_data=data,
-            val_images=val_images, calib_data=data, calib_images=calib_images, accept_drop=True, command=command,
+            val_images=val_images, gate_split="test", calib_data=data, calib_images=calib_images, accept_drop=True,
+            command=command,
         ), echo=log.info).artifacts
 
     def int8_tflite(self, out: Path, rule: str | None = None, **export_options) -> dict:
