@@ -111,15 +111,24 @@ def _check_request(req: ExportRequest) -> tuple[list[str], dict, Path]:
     return formats, opts, out
 
 
-def gate_split(req: ExportRequest, meta: dict) -> tuple[dict | None, str]:
+def gate_split(req: ExportRequest, meta: dict, val_spec: str) -> tuple[dict | None, str]:
     """(the checkpoint's validation-split record, the split the gates judge on). Gating on val keeps
-    ``--int8 auto``'s recipe choice, like every other choice, off the test split."""
-    carve = (meta.get("data") or {}).get("val_split") or None
-    split = req.gate_split or ("val" if carve else "test")
-    if split == "val" and carve is None:
+    ``--int8 auto``'s recipe choice, like every other choice, off the test split. The record applies
+    to the checkpoint's own data set only; another ``--val-data`` is the user's own hold-out."""
+    data = meta.get("data") or {}
+    carve = data.get("val_split") or None
+    own = val_spec == data.get("spec")
+    split = req.gate_split or ("val" if carve and own else "test")
+    if split == "val" and own and carve is None:
         raise FGVCError(f"--gate-split val: {req.checkpoint} records no validation split (trained before "
                         "validation splits); pass --gate-split test")
-    return carve, split
+    return (carve if own else None), split
+
+
+def _own_carve(spec: str, meta: dict) -> dict | None:
+    """The checkpoint's validation-split record when ``spec`` is its own data set (calibration avoids val)."""
+    data = meta.get("data") or {}
+    return data.get("val_split") or None if spec == data.get("spec") else None
 
 
 def run_export(req: ExportRequest, echo=print) -> ExportResult:
@@ -131,11 +140,11 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
     kind = input_kind(req.input)
     deploy = DeployModel(model, req.rule, input_size=pre.input_size)
-    carve, split = gate_split(req, meta)
-    val = validation_set(_data_spec(req.val_data, meta, "--val-data"), meta["classes"], pre, req.val_images,
-                         req.skip_bad, split, carve)
-    calib = calibration_set(_data_spec(req.calib_data, meta, "--calib-data"), meta["classes"], pre,
-                            req.calib_images, req.skip_bad, carve) if mode else None
+    val_spec, calib_spec = _data_spec(req.val_data, meta, "--val-data"), _data_spec(req.calib_data, meta, "--calib-data")
+    carve, split = gate_split(req, meta, val_spec)
+    val = validation_set(val_spec, meta["classes"], pre, req.val_images, req.skip_bad, split, carve)
+    calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
+                            _own_carve(calib_spec, meta)) if mode else None
     for option, images in (("--val-data", val), ("--calib-data", calib)):
         if images is not None and images.skipped:
             echo(f"warning: {option}: skipped {len(images.skipped)} unreadable image(s) (--skip-bad), "

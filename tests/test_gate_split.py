@@ -38,9 +38,10 @@ def test_val_is_carved_from_train_as_training_carved_it_and_calibration_avoids_i
 
 
 def test_gate_split_defaults_to_val_when_the_checkpoint_records_one():
-    req = ExportRequest(checkpoint="ck.pt", out="dist")
-    assert gate_split(req, {"data": {"val_split": CARVE}}) == (CARVE, "val")
-    assert gate_split(req, {"data": {}}) == (None, "test")
-    assert gate_split(ExportRequest("ck.pt", "dist", gate_split="test"), {"data": {"val_split": CARVE}}) == (CARVE, "test")
+    req, own, meta = ExportRequest(checkpoint="ck.pt", out="dist"), "cub:/d", {"data": {"val_split": CARVE, "spec": "cub:/d"}}
+    assert gate_split(req, meta, own) == (CARVE, "val")
+    assert gate_split(req, {"data": {"spec": own}}, own) == (None, "test")
+    assert gate_split(ExportRequest("ck.pt", "dist", gate_split="test"), meta, own) == (CARVE, "test")
+    assert gate_split(req, meta, "folder:/elsewhere") == (None, "test")  # the user's own hold-out: its test split
     with pytest.raises(FGVCError, match="--gate-split val: ck.pt records no validation split"):
-        gate_split(ExportRequest("ck.pt", "dist", gate_split="val"), {"data": {}})
+        gate_split(ExportRequest("ck.pt", "dist", gate_split="val"), {"data": {"spec": own}}, own)
