@@ -13,13 +13,14 @@ BUDGETS = (0.5, 1.0, 1.5, 2.5)
 
 
 def pick_rule(point: dict, records: list[dict]) -> str:
-    """The point's rule: fixed in the config, or ``auto``: the best mean *validation* top-1 over seeds."""
+    """The point's rule: fixed in the config, or ``auto``: the best mean *validation* top-1 over seeds,
+    among the point's ``rules`` when it names them (a twin run's cheap graphs, not its released heads)."""
     rule = point.get("rule", "default")
     if rule == "default":
         return records[0]["default_rule"]
     if rule != "auto":
         return rule
-    rules = records[0]["val"].keys()
+    rules = point.get("rules") or records[0]["val"].keys()
     return max(rules, key=lambda r: (statistics.fmean(rec["val"][r] for rec in records), r == records[0]["default_rule"]))
 
 

@@ -60,6 +60,7 @@ def test_auto_rule_is_chosen_on_val_not_test():
              "val": {"concat": 80.0, "combined": 81.0}, "test": {"concat": 90.0, "combined": 70.0}}]
     assert pick_rule({"rule": "auto"}, recs) == "combined"
     assert pick_rule({}, recs) == "concat"
+    assert pick_rule({"rule": "auto", "rules": ["concat"]}, recs) == "concat"  # only the rules the point names
 
 
 def test_train_and_report_store_and_redraw_runs(tmp_path, tiny_folder, monkeypatch):
