@@ -41,11 +41,10 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.methods import StepContext
 from fgvc_mobile.models.load import arch_of, build_model, file_sha256, read_checkpoint
 from fgvc_mobile.serialization import atomic_write_json
-from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, set_rng_state
+from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, save_epoch, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
-from fgvc_mobile.train.history import plot_history, write_history
 
 log = logging.getLogger("fgvc_mobile.train")
 
@@ -325,12 +324,8 @@ def fit_qat(cfg: TrainConfig, show_progress: bool = True) -> dict:
             if row[metric] > best["value"]:
                 best = {"metric": metric, "value": row[metric], "epoch": epoch + 1, "split": "val"}
         history.append(row)
-        saved = fields(epoch + 1)
-        save_checkpoint(out / "last.pt", **saved)
-        if best["epoch"] == epoch + 1:
-            save_checkpoint(out / "best.pt", **saved)
-        write_history(out, history)
-        plot_history(out, history, title=f"QAT of {Path(cfg.start_from).name} on {cfg.data}")
+        save_epoch(out, fields(epoch + 1), best["epoch"] == epoch + 1, history,
+                   f"QAT of {Path(cfg.start_from).name} on {cfg.data}")
         log.info("QAT epoch %d/%d  loss %.4f  %s", epoch + 1, cfg.qat_epochs, row["loss/total"],
                  f"val {metric} {row[metric]:.2f} (fake-quant)" if metric in row else "")
     test = None
