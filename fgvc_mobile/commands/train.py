@@ -74,6 +74,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    from fgvc_mobile.train.qat import fit_qat
     from fgvc_mobile.train.trainer import fit
 
     overrides = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("config", "command", "verbose", "teacher")}
@@ -85,7 +86,7 @@ def run(args) -> int:
         cfg = _qat_config(args, overrides)
     else:
         cfg = load_config(args.config, overrides)
-    result = fit(cfg)
+    result = (fit_qat if cfg.qat_epochs else fit)(cfg)  # a QAT run (or its resume) has its own loop
     best, test = result["best"], result.get("test") or {}
     line = f"done: {result['out']}  best val {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})"
     if best["metric"] in test:

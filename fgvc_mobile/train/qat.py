@@ -45,6 +45,7 @@ from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, save_epoch,
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
+from fgvc_mobile.train.trainer import _epoch_order, _load_data, _lr_lambda, pick_device, seed_everything
 
 log = logging.getLogger("fgvc_mobile.train")
 
@@ -225,8 +226,6 @@ class _Step:
 
 def fit_qat(cfg: TrainConfig, show_progress: bool = True) -> dict:
     """Fine-tune ``cfg.start_from`` with fake-quant for ``cfg.qat_epochs`` epochs (or resume ``cfg.resume``)."""
-    from fgvc_mobile.train.trainer import _epoch_order, _load_data, _lr_lambda, pick_device, seed_everything
-
     cfg.check()
     if not cfg.start_from or not cfg.qat_epochs:
         raise FGVCError("--qat-epochs: a QAT run needs --start-from CKPT and --qat-epochs N >= 1")

@@ -177,17 +177,14 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
     if cfg.resume:
         resume_ckpt = read_checkpoint(cfg.resume)
         keep = {k: getattr(cfg, k) for k in ("epochs", "workers", "device", "out") if getattr(cfg, k) is not None}
-        if cfg.qat_epochs:  # a QAT run resumed for more epochs
-            keep["qat_epochs"] = cfg.qat_epochs
         saved = resume_ckpt.get("config")
         if not isinstance(saved, dict):
             raise FGVCError(f"--resume {cfg.resume}: the checkpoint records no training config")
         refuse_changes(saved, asked_of(cfg), cfg.resume)
         cfg = TrainConfig.from_dict({**saved, **keep, "resume": cfg.resume}, source=f"--resume {cfg.resume}")
-    if cfg.qat_epochs:  # quantization-aware fine-tuning of a trained checkpoint: its own loop
-        from fgvc_mobile.train.qat import fit_qat
-
-        return fit_qat(cfg, show_progress)
+    if cfg.qat_epochs:
+        raise FGVCError("--qat-epochs: quantization-aware fine-tuning is fgvc_mobile.train.qat.fit_qat's "
+                        "(fgvc-mobile train --start-from CKPT --qat-epochs N), not fit's")
 
     seed_everything(cfg.seed)
     recipe = get_method(cfg.method)
