@@ -69,14 +69,16 @@ def _fold_bn_into_next_linear(bn: nn.BatchNorm1d, lin: nn.Linear) -> nn.Linear:
     return fused
 
 
-def fold_batchnorms(module: nn.Module) -> int:
+def fold_batchnorms(module: nn.Module, groups: dict | None = None) -> int:
     """Fold every eval-mode BatchNorm adjacent to a conv/linear inside an ``nn.Sequential``.
 
     Handles (Conv2d, BatchNorm2d), (Linear, BatchNorm1d) and (BatchNorm1d, Linear). In place;
-    call it on a copy. Returns the number of BatchNorms folded.
+    call it on a copy. Returns the number of BatchNorms folded. ``groups``, when given, receives
+    ``{fused module name: names of the modules folded into it}`` (QAT writes trained folded
+    weights back through it, ``train/qat.py``).
     """
     folded = 0
-    for seq in [m for m in module.modules() if isinstance(m, nn.Sequential)]:
+    for path, seq in [(n, m) for n, m in module.named_modules() if isinstance(m, nn.Sequential)]:
         i = 0
         while True:
             names = [n for n, m in seq._modules.items() if not isinstance(m, nn.Identity)]  # folded BNs skipped
@@ -96,6 +98,9 @@ def fold_batchnorms(module: nn.Module) -> int:
             seq._modules[names[i]] = fused  # stay at i: BN1d -> Linear -> BN1d folds twice
             seq._modules[names[i + 1]] = nn.Identity()
             folded += 1
+            if groups is not None:
+                at, gone = (f"{path}.{n}" if path else n for n in names[i : i + 2])
+                groups[at] = sorted({at, gone, *groups.get(at, ()), *groups.pop(gone, ())})
     return folded
 
 

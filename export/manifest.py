@@ -51,6 +51,7 @@ def source_info(meta: dict) -> dict:
         "model_kwargs": meta.get("model_kwargs", {}),
         "data_spec": (meta.get("data") or {}).get("spec"),
         "epoch": meta.get("epoch"),
+        **({"qat": meta["qat"]} if meta.get("qat") else {}),  # weights fine-tuned with fake-quant (train/qat.py)
     }
 
 

@@ -63,19 +63,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--mixup-alpha", type=float, dest="mixup_alpha", help="MixUp alpha (default 0: off)")
     a("--cutmix-alpha", type=float, dest="cutmix_alpha", help="CutMix alpha (default 0: off)")
     a("--resume", help="continue from a last.pt")
+    a("--start-from", dest="start_from", help="a trained checkpoint to fine-tune with int8 fake-quant "
+      "(quantization-aware training; needs --qat-epochs; the model, data and preprocessing are the "
+      "checkpoint's; docs/export.md)")
+    a("--qat-epochs", type=int, dest="qat_epochs", help="epochs of quantization-aware fine-tuning of --start-from "
+      "(best.pt selected on val, as every run; export it with export --int8)")
     a("--model", type=_json_dict, help='model options as JSON, e.g. \'{"feature_size": 160, "smooth": "dwsep"}\'')
     a("--method-options", type=_json_dict, dest="method_options", help='recipe options as JSON, e.g. \'{"per_image": true}\'')
     a("--teacher", help="teacher checkpoint (method distill)")
 
 
 def run(args) -> int:
+    from fgvc_mobile.train.qat import fit_qat
     from fgvc_mobile.train.trainer import fit
 
     overrides = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("config", "command", "verbose", "teacher")}
     if args.teacher:
         overrides["distill"] = {"teacher": args.teacher}
-    cfg = _resume_config(args, overrides) if args.resume else load_config(args.config, overrides)
-    result = fit(cfg)
+    if args.resume:
+        cfg = _resume_config(args, overrides)
+    elif args.start_from or args.qat_epochs:
+        cfg = _qat_config(args, overrides)
+    else:
+        cfg = load_config(args.config, overrides)
+    result = (fit_qat if cfg.qat_epochs else fit)(cfg)  # a QAT run (or its resume) has its own loop
     best, test = result["best"], result.get("test") or {}
     line = f"done: {result['out']}  best val {best['metric']} = {best['value']:.2f} (epoch {best['epoch']})"
     if best["metric"] in test:
@@ -85,7 +96,7 @@ def run(args) -> int:
 
 
 #: what may change when a run resumes; everything else comes from the checkpoint
-RESUME_OPTIONS = ("epochs", "workers", "device", "out")
+RESUME_OPTIONS = ("epochs", "workers", "device", "out", "qat_epochs")
 
 
 def _resume_config(args, overrides: dict):
@@ -105,6 +116,12 @@ def _resume_config(args, overrides: dict):
         raise FGVCError(f"--resume {args.resume}: the checkpoint records no training config")
     typed = {k: v for k, v in overrides.items() if v is not None and k != "resume"}
     refuse_changes(saved, typed, args.resume)  # another --method, --model or --data is another run
+    if (typed.get("start_from") or typed.get("qat_epochs")) and not saved.get("qat_epochs"):
+        raise FGVCError(f"--{'start-from' if typed.get('start_from') else 'qat-epochs'}: --resume {args.resume} "
+                        f"continues that run exactly; to fine-tune a trained model with fake-quant, start a QAT "
+                        f"run with --start-from {args.resume} --qat-epochs N (no --resume)")
+    if typed.get("start_from"):
+        raise FGVCError(f"--start-from: --resume {args.resume} continues a QAT run, which keeps its start")
     ignored = sorted(set(typed) - set(RESUME_OPTIONS)) + (["config"] if args.config else [])
     if ignored:
         logging.getLogger("fgvc_mobile.train").warning(
@@ -113,3 +130,18 @@ def _resume_config(args, overrides: dict):
     keep = {k: typed[k] for k in RESUME_OPTIONS if k in typed}
     keep.setdefault("out", str(Path(args.resume).parent))  # the run folder the checkpoint is in, even if moved
     return TrainConfig.from_dict({**saved, **keep, "resume": args.resume}, source=f"--resume {args.resume}")
+
+
+def _qat_config(args, overrides: dict):
+    """A QAT run: the start checkpoint's own settings plus only the typed QAT options (``train/qat.py``)."""
+    from fgvc_mobile.errors import FGVCError
+    from fgvc_mobile.train.qat import qat_config
+
+    if not args.start_from:
+        raise FGVCError("--qat-epochs: give the trained checkpoint to fine-tune with --start-from CKPT")
+    if not args.qat_epochs or args.qat_epochs < 1:
+        raise FGVCError(f"--start-from {args.start_from}: give --qat-epochs N (N >= 1)")
+    if args.config:
+        raise FGVCError("--config: a QAT run (--start-from) takes its settings from the checkpoint")
+    typed = {k: v for k, v in overrides.items() if v is not None and k != "resume"}
+    return qat_config(args.start_from, typed)

@@ -25,7 +25,7 @@ from fgvc_mobile.serialization import safe_torch_load
 CHECKPOINT_FORMAT = FGVC_CHECKPOINT_FORMAT
 CHECKPOINT_VERSION = 1
 #: fields of the training state, not of the trained model
-_TRAINING_STATE = ("model", "train_model", "optimizer", "scheduler", "rng")
+_TRAINING_STATE = ("model", "train_model", "optimizer", "scheduler", "rng", "qat_state")
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from fgvc_mobile.models.load import CHECKPOINT_FORMAT, CHECKPOINT_VERSION
 from fgvc_mobile.serialization import atomic_torch_save
+from fgvc_mobile.train.history import plot_history, write_history
 
 
 def rng_state() -> dict:
@@ -40,3 +42,13 @@ def save_checkpoint(path: str | os.PathLike, **fields) -> None:
     """Atomic write: a crash or full disk leaves the previous file at ``path`` intact."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **fields}
     atomic_torch_save(payload, path)
+
+
+def save_epoch(out: Path, fields: dict, is_best: bool, history: list[dict], title: str) -> None:
+    """The end of an epoch of any run (training or QAT): last.pt, best.pt when this epoch is the best
+    on val, and the metrics and curves of the whole history."""
+    save_checkpoint(out / "last.pt", **fields)
+    if is_best:
+        save_checkpoint(out / "best.pt", **fields)
+    write_history(out, history)
+    plot_history(out, history, title=title)

@@ -20,6 +20,7 @@ _RANGES = {
     "eval_every": (1, _BIG), "max_steps_per_epoch": (1, _BIG), "limit_train": (1, _BIG), "limit_test": (1, _BIG),
     "val_split": (0.0, 0.5), "val_seed": (0, 2**31 - 1), "ema_decay": (0.0, 0.999999), "rrc_scale": (0.01, 1.0),
     "random_erasing": (0.0, 1.0), "mixup_alpha": (0.0, 100.0), "cutmix_alpha": (0.0, 100.0),
+    "qat_epochs": (0, _BIG),
 }
 
 
@@ -77,6 +78,9 @@ class TrainConfig:
     mixup_alpha: float = 0.0
     cutmix_alpha: float = 0.0
     resume: str | None = None
+    # quantization-aware fine-tuning of a trained checkpoint (train/qat.py): both or neither
+    start_from: str | None = None
+    qat_epochs: int = 0
     model: dict = field(default_factory=dict)  # model kwargs, e.g. feature_size, smooth
     method_options: dict = field(default_factory=dict)  # recipe options, e.g. per_image
     distill: dict = field(default_factory=dict)  # teacher checkpoint etc. (distill method)
@@ -92,6 +96,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not (lo <= value <= hi):
                 raise FGVCError(f"{source}: option {name} must be in {lo}..{hi}, got {value!r}")
+        if bool(self.start_from) != bool(self.qat_epochs):
+            raise FGVCError("--qat-epochs N and --start-from CKPT go together: QAT fine-tunes a trained checkpoint"
+                            if self.qat_epochs else "--start-from: give --qat-epochs N too (start-from is for QAT)")
         return self
 
     def to_dict(self) -> dict:

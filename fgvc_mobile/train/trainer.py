@@ -35,11 +35,10 @@ from fgvc_mobile.methods import StepContext, get_method
 from fgvc_mobile.models.load import read_checkpoint
 from fgvc_mobile.models.registry import create_model
 from fgvc_mobile.serialization import atomic_write_json
-from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, set_rng_state
+from fgvc_mobile.train.checkpoint import rng_state, save_checkpoint, save_epoch, set_rng_state
 from fgvc_mobile.train.config import TrainConfig
 from fgvc_mobile.train.determinism import SeededBatches, SeededSamples, seeded_order
 from fgvc_mobile.train.engine import evaluate, train_one_epoch
-from fgvc_mobile.train.history import plot_history, write_history
 from fgvc_mobile.train.pretrained import start_from
 from fgvc_mobile.train.resume import asked_of, refuse_changes
 
@@ -183,6 +182,9 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
             raise FGVCError(f"--resume {cfg.resume}: the checkpoint records no training config")
         refuse_changes(saved, asked_of(cfg), cfg.resume)
         cfg = TrainConfig.from_dict({**saved, **keep, "resume": cfg.resume}, source=f"--resume {cfg.resume}")
+    if cfg.qat_epochs:
+        raise FGVCError("--qat-epochs: quantization-aware fine-tuning is fgvc_mobile.train.qat.fit_qat's "
+                        "(fgvc-mobile train --start-from CKPT --qat-epochs N), not fit's")
 
     seed_everything(cfg.seed)
     recipe = get_method(cfg.method)
@@ -338,12 +340,8 @@ def fit(cfg: TrainConfig, show_progress: bool = True) -> dict:
         if ddp.main:
             history.append(row)
             last_metrics = row
-            fields = checkpoint_fields(epoch + 1)
-            save_checkpoint(out / "last.pt", **fields)
-            if best["epoch"] == epoch + 1:
-                save_checkpoint(out / "best.pt", **fields)
-            write_history(out, history)
-            plot_history(out, history, title=f"{cfg.method} on {cfg.data}")
+            save_epoch(out, checkpoint_fields(epoch + 1), best["epoch"] == epoch + 1, history,
+                       f"{cfg.method} on {cfg.data}")
             log.info(
                 "epoch %d/%d  loss %.4f  %s",
                 epoch + 1, cfg.epochs, row["loss/total"],
