@@ -7,32 +7,14 @@ are read, checked against ``export/manifest.schema.json`` and de-duplicated by m
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from fgvc_mobile.errors import FGVCError
-
-_SCHEMA_CANDIDATES = (
-    # export/ and benchmarks/ are siblings both in the source tree and in an installed wheel
-    Path(__file__).resolve().parent.parent / "export" / "manifest.schema.json",
-)
-
-
-@lru_cache(maxsize=1)
-def manifest_schema() -> dict:
-    for p in _SCHEMA_CANDIDATES:
-        if p.is_file():
-            return json.loads(p.read_text(encoding="utf-8"))
-    try:
-        from importlib import resources
-
-        return json.loads((resources.files("fgvc_mobile.export") / "manifest.schema.json").read_text("utf-8"))
-    except Exception as e:  # pragma: no cover - a broken install
-        raise FGVCError(f"manifest schema not found (export/manifest.schema.json): {e}") from None
+from fgvc_mobile.export.manifest import read_json, validate_manifest
+from fgvc_mobile.export.report import size_bytes
 
 
 @dataclass
@@ -56,9 +38,7 @@ class Artifact:
 
     @property
     def size_bytes(self) -> int:
-        if self.path.is_dir():  # .mlpackage bundles are folders
-            return sum(f.stat().st_size for f in self.path.rglob("*") if f.is_file())
-        return self.path.stat().st_size
+        return size_bytes(self.path)  # .mlpackage bundles are folders
 
     @property
     def source(self) -> dict:
@@ -79,31 +59,9 @@ class Artifact:
         return None
 
 
-def validate_manifest(m, where: str) -> dict:
-    import jsonschema
-
-    if not isinstance(m, dict):
-        raise FGVCError(f"{where}: a manifest must be a JSON object")
-    errors = list(jsonschema.Draft202012Validator(manifest_schema()).iter_errors(m))
-    if errors:
-        e = min(errors, key=lambda e: len(e.absolute_path))
-        loc = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise FGVCError(f"{where}: invalid manifest at {loc}: {e.message.splitlines()[0][:200]}")
-    from fgvc_mobile.export.manifest_checks import check_manifest
-
-    return check_manifest(m, where)  # fields that contradict each other (shape vs layout, outputs vs labels)
-
-
-def _read_json(path: Path):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FGVCError(f"{path}: not valid JSON ({e.__class__.__name__}: {str(e)[:120]})") from None
-
-
 def manifests_in(path: Path) -> list[tuple[dict, Path, str]]:
     """(manifest, manifest file, where-string) for each manifest object in one JSON file."""
-    data = _read_json(path)
+    data = read_json(path)
     if isinstance(data, dict) and "artifacts" in data and "model_file" not in data:
         items = data["artifacts"]
         if not isinstance(items, list) or not items:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+from matplotlib.patches import Rectangle
 
-matplotlib.use("Agg")  # headless: no display on build machines or CI
-import matplotlib.pyplot as plt  # noqa: E402
-
-from fgvc_mobile.benchmarks.names import display_names  # noqa: E402
-from fgvc_mobile.serialization import atomic_path  # noqa: E402
+from fgvc_mobile.benchmarks.names import display_names
+from fgvc_mobile.serialization import figure, save_png
 
 _TARGET_MARKERS = {"host": "o", "cuda": "s", "android": "^"}
 
@@ -21,19 +19,7 @@ def headline_latency(row: dict) -> float | None:
     return lat.get("p50") if lat.get("p50") is not None else lat.get("mean")
 
 
-def _save(fig, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def accuracy_vs_latency(rows: list[dict], path: str | Path) -> Path | None:
-    fig = accuracy_figure(rows)
-    return None if fig is None else _save(fig, Path(path))
-
-
-def accuracy_figure(rows: list[dict]):
     """The scatter; each point is named in the legend beside the axes (labels on the points overlap
     as soon as two artifacts have similar latency and accuracy)."""
     names = display_names(rows)
@@ -41,8 +27,8 @@ def accuracy_figure(rows: list[dict]):
     pts = [(x, y * 100, r, n) for x, y, r, n in pts if x is not None and y is not None]
     if not pts:
         return None
-    fig, ax = plt.subplots(figsize=(8, max(5.0, 0.22 * len(pts) + 1.0)))
-    colours = plt.get_cmap("tab20" if len(pts) > 10 else "tab10")
+    fig, ax = figure(figsize=(8, max(5.0, 0.22 * len(pts) + 1.0)))
+    colours = matplotlib.colormaps["tab20" if len(pts) > 10 else "tab10"]
     for i, (x, y, r, n) in enumerate(pts, 1):
         ax.scatter(x, y, marker=_TARGET_MARKERS.get(r.get("target"), "o"), s=45, color=colours((i - 1) % colours.N),
                    label=f"{i}. {n}")
@@ -54,15 +40,10 @@ def accuracy_figure(rows: list[dict]):
     ax.set_ylabel("top-1 accuracy (%)")
     ax.set_title("Accuracy vs latency (o host CPU, s CUDA, ^ Android)")
     ax.grid(alpha=0.3)
-    return fig
+    return save_png(fig, path)
 
 
 def latency_by_format(rows: list[dict], path: str | Path) -> Path | None:
-    fig = latency_figure(rows)
-    return None if fig is None else _save(fig, Path(path))
-
-
-def latency_figure(rows: list[dict]):
     """Horizontal bars, one row name per bar (0.35 inch apart: 7-point labels never touch)."""
     named = {id(r): n for r, n in zip(rows, display_names(rows))}
     bars = [(r.get("format") or "?", headline_latency(r), r) for r in rows]
@@ -70,8 +51,8 @@ def latency_figure(rows: list[dict]):
     if not bars:
         return None
     formats = sorted({f for f, _, _ in bars})
-    colours = {f: plt.get_cmap("tab10")(i % 10) for i, f in enumerate(formats)}
-    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.35 * len(bars)))
+    colours = {f: matplotlib.colormaps["tab10"](i % 10) for i, f in enumerate(formats)}
+    fig, ax = figure(figsize=(8, 1.2 + 0.35 * len(bars)))
     ys = range(len(bars))
     ax.barh(list(ys), [v for _, v, _ in bars], color=[colours[f] for f, _, _ in bars])
     p90 = [((r.get("latency_ms") or {}).get("p90")) for _, _, r in bars]
@@ -85,7 +66,7 @@ def latency_figure(rows: list[dict]):
         ax.set_xscale("log")
     ax.set_xlabel("latency per image, batch 1 (ms; bar p50 or mean, line to p90)")
     ax.set_title("Latency by format")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[f]) for f in formats]
+    handles = [Rectangle((0, 0), 1, 1, color=colours[f]) for f in formats]
     ax.legend(handles, formats, fontsize=8, loc="lower right")
     ax.grid(axis="x", alpha=0.3)
-    return fig
+    return save_png(fig, path)

@@ -20,16 +20,6 @@ STD_DDOF = 0
 LATENCY_KEYS = ("mean", "std", "p50", "p90", "p99", "min", "max")
 
 
-def percentile(samples: Iterable[float], q: float) -> float:
-    """The q-th percentile (0..100) with linear interpolation between closest ranks."""
-    x = np.asarray(list(samples), dtype=np.float64)
-    if x.size == 0:
-        raise FGVCError("percentile of an empty sample set")
-    if not 0 <= q <= 100:
-        raise FGVCError(f"percentile q must be within 0..100, got {q}")
-    return float(np.percentile(x, q, method=PERCENTILE_METHOD))
-
-
 def summarize(samples_ms: Iterable[float]) -> dict[str, float]:
     """mean, std, p50, p90, p99, min and max of timing samples (same unit in and out)."""
     x = np.asarray(list(samples_ms), dtype=np.float64)

@@ -15,7 +15,6 @@ the app's instrumented test (GoldenImageTest) must reproduce on a device.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -27,39 +26,25 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.android_vectors import top_k
 from fgvc_mobile.export.contract import Contract
 from fgvc_mobile.export.formats import FORMATS
+from fgvc_mobile.export.manifest import read_json, validate_manifest
 from fgvc_mobile.export.runtime import load_crops
 from fgvc_mobile.serialization import atomic_path, atomic_write_json, atomic_write_text
 
 #: asset names the app loads (FgvcClassifier.MANIFEST_ASSET / LABELS_ASSET); a test keeps them in sync
 MANIFEST_ASSET = "manifest.json"
 LABELS_ASSET = "labels.txt"
-SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 
 
 def load_manifest(manifest_path, artifact_name: str) -> dict:
     """One artifact's manifest; an export folder's index (``{"artifacts": [...]}``) is resolved by model file."""
     path = Path(manifest_path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FGVCError(f"{path}: no such manifest file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise FGVCError(f"{path}: unreadable manifest ({str(e).splitlines()[0][:150]})") from None
-    if isinstance(data, dict) and "artifacts" in data and "model_file" not in data:
+    data = read_json(path)
+    if "artifacts" in data and "model_file" not in data:
         entry = next((a for a in data["artifacts"] if a.get("model_file") == artifact_name), None)
         if entry is None or not entry.get("manifest"):
             raise FGVCError(f"{path}: lists no manifest for {artifact_name}")
         return load_manifest(path.parent / entry["manifest"], artifact_name)
-    if not isinstance(data, dict):
-        raise FGVCError(f"{path}: a manifest must be a JSON object")
-    import jsonschema
-
-    errors = list(jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text("utf-8"))).iter_errors(data))
-    if errors:
-        e = min(errors, key=lambda e: len(e.absolute_path))
-        at = ".".join(str(p) for p in e.absolute_path) or "(top level)"
-        raise FGVCError(f"{path}: invalid manifest at {at}: {e.message.splitlines()[0][:200]}")
-    return data
+    return validate_manifest(data, str(path))  # the schema, and labels vs output width
 
 
 def _model_io(artifact: Path):
@@ -76,16 +61,11 @@ def _model_io(artifact: Path):
 
 
 def check_for_app(artifact: Path, manifest: dict, where: str) -> None:
-    """Refuse what FgvcClassifier would refuse: wrong format, labels vs classes, manifest vs model."""
+    """Refuse what FgvcClassifier would refuse beyond the manifest's own checks (``load_manifest``):
+    another format, a manifest that disagrees with the model's tensors."""
     if manifest["format"] != "tflite":
         raise FGVCError(f"{where}: describes a {manifest['format']} artifact; the Android app runs tflite models")
-    labels, out_shape = manifest["labels"], manifest["output"]["shape"]
-    if len(labels) != out_shape[-1]:
-        raise FGVCError(f"{where}: lists {len(labels)} labels but its output shape {out_shape} has "
-                        f"{out_shape[-1]} classes; the app would refuse this model")
-    bad = [lab for lab in labels if "\n" in lab or "\r" in lab]
-    if bad:
-        raise FGVCError(f"{where}: label {bad[0]!r} contains a line break; {LABELS_ASSET} needs one label per line")
+    labels = manifest["labels"]
     io = _model_io(artifact)
     if io is None:
         return  # the app repeats these checks against the model when it loads it

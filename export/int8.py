@@ -17,7 +17,6 @@ import time
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.formats.base import Artifact, BuildContext, Format
 
-MODES = ("default", "auto")
 LATENCY_RUNS = 15  # timed runs of one image per artifact (after 3 warm-up runs); a recorded cost, never a test
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fgvc_mobile.diagnostics import confusion_matrix, per_class_delta, per_class_top1
-from fgvc_mobile.serialization import atomic_path, atomic_write_text
+from fgvc_mobile.serialization import atomic_write_text, figure, save_png
 
 WORST = 3  # tensors a refusal names
 
@@ -76,13 +76,8 @@ def _finite(v):
 
 
 def _plot(layers: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     db = np.array([t["sqnr_db"] if math.isfinite(t["sqnr_db"]) else np.nan for t in layers], dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(max(6.0, min(18.0, 0.12 * len(db))), 3.6))
+    fig, ax = figure(figsize=(max(6.0, min(18.0, 0.12 * len(db))), 3.6))
     ax.bar(range(len(db)), np.nan_to_num(db, nan=0.0), color="tab:blue", width=0.8)
     for t in worst(layers):
         i = layers.index(t)
@@ -91,6 +86,4 @@ def _plot(layers: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("tensor (graph order)")
     ax.set_ylabel("SQNR vs fp32 (dB)")
     ax.set_title(f"{title}: per-tensor int8 error (red: worst)", fontsize=9)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    save_png(fig, path, dpi=100)

@@ -27,15 +27,18 @@ def load_schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def validate_manifest(manifest: dict, where: str = "manifest") -> dict:
-    """Raise a one-line FGVCError naming the first schema violation; return the manifest."""
+def validate_manifest(manifest, where: str = "manifest") -> dict:
+    """Raise a one-line FGVCError naming the shallowest schema violation (or self-contradiction);
+    return the manifest. The one check the exporter, ``predict``, the harness and the app step run."""
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(load_schema()).iter_errors(manifest), key=lambda e: list(e.path))
+    if not isinstance(manifest, dict):
+        raise FGVCError(f"{where}: a manifest must be a JSON object")
+    errors = list(jsonschema.Draft202012Validator(load_schema()).iter_errors(manifest))
     if errors:
-        e = errors[0]
-        at = "/".join(str(p) for p in e.path) or "(top level)"
-        raise FGVCError(f"{where}: does not match manifest schema v{SCHEMA_VERSION} at {at}: {e.message[:200]}")
+        e = min(errors, key=lambda e: len(e.absolute_path))
+        at = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        raise FGVCError(f"{where}: invalid manifest at {at}: {e.message.splitlines()[0][:200]}")
     from fgvc_mobile.export.manifest_checks import check_manifest
 
     return check_manifest(manifest, where)  # fields that contradict each other
@@ -128,22 +131,27 @@ def read_manifest_for(artifact: str | os.PathLike) -> dict:
     own = art.parent / manifest_name(art.name)
     for cand in (own, art.parent / f"{art.stem}.manifest.json"):
         if cand.is_file():
-            m = _load_json(cand)
+            m = read_json(cand)
             if m.get("model_file") == art.name:
                 return validate_manifest(m, str(cand))
     index = art.parent / INDEX_NAME
     if index.is_file():
-        for entry in _load_json(index).get("artifacts", []):
+        for entry in read_json(index).get("artifacts", []):
             if isinstance(entry, dict) and entry.get("model_file") == art.name:
                 return validate_manifest(entry, f"{index} entry {art.name}")
     raise FGVCError(f"{art}: no manifest beside it (expected {own.name} or an entry in {INDEX_NAME})")
 
 
-def _load_json(path: Path) -> dict:
+def read_json(path: str | os.PathLike) -> dict:
+    """A manifest file (or an export folder's index) as a JSON object, or a one-line FGVCError."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
-        raise FGVCError(f"{path}: unreadable manifest ({e.__class__.__name__}: {str(e).splitlines()[0][:120]})") from None
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FGVCError(f"{path}: no such manifest file") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise FGVCError(f"{path}: not valid JSON ({e.__class__.__name__}: {str(e).splitlines()[0][:120]})") from None
+    except OSError as e:
+        raise FGVCError(f"{path}: unreadable manifest ({e.strerror or e})") from None
     if not isinstance(data, dict):
         raise FGVCError(f"{path}: a manifest must be a JSON object")
     return data

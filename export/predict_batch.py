@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fgvc_mobile.data.images import IMAGE_EXTENSIONS, image_files
 from fgvc_mobile.errors import FGVCError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 OUTPUT_FORMATS = ("text", "csv", "json")
 _GLOB_CHARS = set("*?[")
 
@@ -49,7 +49,7 @@ def collect_inputs(args: list[str]) -> tuple[list[str], list[dict]]:
 
     for arg in args:
         if os.path.isdir(arg):
-            found = sorted(str(f) for f in Path(arg).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = image_files(arg)
             if not found:
                 skipped.append({"path": arg, "error": f"{arg}: a folder with no image files ({', '.join(IMAGE_EXTENSIONS)})"})
             for f in found:

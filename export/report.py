@@ -10,6 +10,7 @@ import torch
 
 
 def size_bytes(path: Path) -> int:
+    """Bytes of an artifact: a file, or every file of a bundle folder (.mlpackage)."""
     if path.is_dir():
         return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     return path.stat().st_size

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fgvc_mobile.serialization import atomic_path, atomic_write_text
+from fgvc_mobile.serialization import atomic_write_text, figure, save_png
 
 #: class names are drawn on the confusion PNG up to this many classes (beyond, they would overlap)
 MAX_TICK_LABELS = 60
@@ -128,16 +128,11 @@ def _csv(header: list, rows: list[list]) -> str:
 
 def confusion_png(cm: np.ndarray, classes: list[str], order: list[int], path: Path, title: str = "") -> Path:
     """The row-normalised confusion matrix in cluster order; names drawn up to MAX_TICK_LABELS classes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     c = len(classes)
     rows = cm.sum(axis=1, keepdims=True)
     r = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=np.float64), where=rows > 0)[np.ix_(order, order)]
     side = min(16.0, 3.0 + 0.16 * c) if c <= MAX_TICK_LABELS else 9.0
-    fig, ax = plt.subplots(figsize=(side + 1.5, side))
+    fig, ax = figure(figsize=(side + 1.5, side))
     im = ax.imshow(r, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     if c <= MAX_TICK_LABELS:
         names = [classes[i] for i in order]
@@ -152,10 +147,7 @@ def confusion_png(cm: np.ndarray, classes: list[str], order: list[int], path: Pa
     ax.set_ylabel("true class")
     ax.set_title((title + "\n" if title else "") + "confusion (row-normalised; confusable classes adjacent)", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def model_predictions(model, loader, device, rule: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:

@@ -115,3 +115,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def figure(*grid, **kw):
+    """``plt.subplots(*grid, **kw)`` on the headless Agg backend: figures here are files, never windows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*grid, **kw)
+
+
+def save_png(fig, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """``fig`` written atomically as a PNG (tight bounding box), then closed."""
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return Path(path)

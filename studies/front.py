@@ -25,10 +25,10 @@ import yaml
 
 from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.errors import FGVCError
-from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
+from fgvc_mobile.serialization import atomic_write_json
 from fgvc_mobile.studies.front_report import (build_points, budget_table, pareto_front, pick_rule, plot, render,
                                               render_search, search_decision)
-from fgvc_mobile.studies.results import command_of
+from fgvc_mobile.studies.results import command_of, write_results
 from fgvc_mobile.studies.run import Run, time_artifact
 
 log = logging.getLogger("fgvc_mobile.studies.front")
@@ -135,16 +135,14 @@ def report(cfg: dict, latency: dict, commands: str) -> dict:
     out = cfg["results"]
     if cfg.get("kind") == "search":  # a recipe search: decided on val, test read for the chosen one only
         decision = search_decision(points)
-        atomic_write_text(f"{out}.md", render_search(points, decision, meta) + "\n")
         hidden = [{k: v for k, v in p.items() if k not in ("top1", "top1_mean", "top1_std")} for p in points]
         doc = {"commands": commands, "kind": "search", "decision": decision, "points": hidden, "not_run": not_run}
-        atomic_write_json(f"{out}.json", doc)
+        write_results(out, render_search(points, decision, meta), doc)
         return doc
-    atomic_write_text(f"{out}.md", render(points, budgets, ref or {}, front, meta) + "\n")
     doc = {"commands": commands, "machine": latency.get("machine"), "reference": cfg["reference"],
            "reference_int8_ms_1t": ref_ms, "pareto_front": front, "budgets": budgets, "points": points,
            "not_run": not_run}
-    atomic_write_json(f"{out}.json", doc)
+    write_results(out, render(points, budgets, ref or {}, front, meta), doc)
     plot(points, front, ref_ms, f"{out}.png")
     return doc
 

@@ -49,19 +49,18 @@ def build_points(config: dict, records: list[dict], latency: dict) -> list[dict]
     return points
 
 
+def non_dominated(items: list, score, cost) -> list:
+    """The items no other beats on both ``score`` (higher) and ``cost`` (lower); ties keep both.
+    Items whose score or cost is None take no part."""
+    ok = [i for i in items if score(i) is not None and cost(i) is not None]
+    return [p for p in ok if not any(score(o) >= score(p) and cost(o) <= cost(p)
+                                     and (score(o) > score(p) or cost(o) < cost(p)) for o in ok)]
+
+
 def pareto_front(points: list[dict], cost: str = "int8_ms_1t") -> list[str]:
-    """Names of the points no other point beats on both mean top-1 and ``cost`` (ties keep both)."""
-    timed = [p for p in points if p.get(cost) is not None]
-    front = []
-    for p in timed:
-        dominated = any(
-            o is not p and o["top1_mean"] >= p["top1_mean"] and o[cost] <= p[cost]
-            and (o["top1_mean"] > p["top1_mean"] or o[cost] < p[cost])
-            for o in timed
-        )
-        if not dominated:
-            front.append(p["name"])
-    return sorted(front, key=lambda n: next(p[cost] for p in timed if p["name"] == n))
+    """Names of the points no other point beats on both mean top-1 and ``cost``, cheapest first."""
+    front = non_dominated(points, lambda p: p["top1_mean"], lambda p: p.get(cost))
+    return [p["name"] for p in sorted(front, key=lambda p: p[cost])]
 
 
 def best_within(points: list[dict], limit_ms: float, family: str | None = None, other_than: str | None = None):
@@ -184,13 +183,10 @@ def plot(points: list[dict], front: list[str], reference_ms: float | None, path:
     timed = [p for p in points if p.get("int8_ms_1t") is not None]
     if not timed:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from fgvc_mobile.serialization import figure, save_png
 
     markers = {"baseline": "o", "rmg-pmsi": "s", "distill": "^"}
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = figure(figsize=(8, 5))
     for fam in sorted({p["family"] for p in timed}):
         ps = sorted((p for p in timed if p["family"] == fam), key=lambda p: p["int8_ms_1t"])
         ax.errorbar([p["int8_ms_1t"] for p in ps], [p["top1_mean"] for p in ps],
@@ -208,7 +204,5 @@ def plot(points: list[dict], front: list[str], reference_ms: float | None, path:
     ax.set_ylabel("cub100 test top-1 (%)")
     ax.legend(loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_png(fig, path, dpi=120)
     return path

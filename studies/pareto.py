@@ -30,6 +30,7 @@ from fgvc_mobile.benchmarks.machine import describe_host
 from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.models.load import loaded_weights, read_checkpoint
 from fgvc_mobile.models.presets import PMSI_HEAD_PRESETS
+from fgvc_mobile.studies.front_report import non_dominated
 from fgvc_mobile.studies.pareto_report import plot, recommend, render, update_doc
 from fgvc_mobile.studies.results import command_of, write_results
 from fgvc_mobile.studies.run import Run, time_artifact
@@ -174,20 +175,12 @@ def annotate(rows: list[dict]) -> dict:
         ok = b is not None and denom is not None and denom > 0 and r["top1"] is not None
         r["gain_kept"] = 100.0 * (r["top1"] - b["top1"]) / denom if ok else None
         r["compared_with"] = f"{b['label']} / {rl['label']}" if ok else None
-        lat = (r["int8"].get("latency_ms") or {}).get("p50")
-        r["pareto_macs"] = _non_dominated(r, rows, lambda x: x["macs"])
-        r["pareto_latency"] = lat is not None and _non_dominated(r, rows, lambda x: (x["int8"].get("latency_ms") or {}).get("p50"))
+    top1 = lambda r: r["top1"]  # noqa: E731
+    by_macs = {id(r) for r in non_dominated(rows, top1, lambda r: r["macs"])}
+    by_latency = {id(r) for r in non_dominated(rows, top1, lambda r: (r["int8"].get("latency_ms") or {}).get("p50"))}
+    for r in rows:
+        r["pareto_macs"], r["pareto_latency"] = id(r) in by_macs, id(r) in by_latency
     return ref
-
-
-def _non_dominated(r: dict, rows: list[dict], cost) -> bool:
-    if r["top1"] is None or cost(r) is None:
-        return False
-    return not any(
-        o is not r and o["top1"] is not None and cost(o) is not None
-        and o["top1"] >= r["top1"] and cost(o) <= cost(r) and (o["top1"] > r["top1"] or cost(o) < cost(r))
-        for o in rows
-    )
 
 
 def train_quick(work: Path) -> list[str]:

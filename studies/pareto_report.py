@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless
-import matplotlib.pyplot as plt  # noqa: E402
-
-from fgvc_mobile.errors import FGVCError  # noqa: E402
-from fgvc_mobile.models.presets import MAC_BUDGET  # noqa: E402
-from fgvc_mobile.serialization import atomic_path, atomic_write_text  # noqa: E402
+from fgvc_mobile.errors import FGVCError
+from fgvc_mobile.models.presets import MAC_BUDGET
+from fgvc_mobile.serialization import atomic_write_text, figure, save_png
 
 #: a phone model must keep at least this share (%) of RMG-PMSI's top-1 gain over the baseline
 GAIN_GOAL = 80.0
@@ -150,7 +145,7 @@ def plot(rows: list[dict], path: str | Path, ref: dict | None = None) -> Path | 
     pts = [r for r in rows if r["top1"] is not None]
     if not pts:
         return None
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 5.5))
+    fig, (ax1, ax2) = figure(1, 2, figsize=(13, 5.5))
     colors = {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(r["label"] for r in pts))}
     for r in pts:
         c = colors[r["label"]]
@@ -178,8 +173,4 @@ def plot(rows: list[dict], path: str | Path, ref: dict | None = None) -> Path | 
         ax.grid(alpha=0.3)
     ax1.set_title("Top-1 vs compute (o deploy rule, s other rule)")
     ax2.set_title("Top-1 vs latency")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -144,7 +144,7 @@ def _crowded_rows(n=12):
 
 def test_plot_labels_do_not_overlap(monkeypatch, tmp_path):
     figs = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: figs.append(fig) or path)
+    monkeypatch.setattr(plots, "save_png", lambda fig, path: figs.append(fig) or path)
     rows = _crowded_rows()
     plots.accuracy_vs_latency(rows, tmp_path / "a.png")
     plots.latency_by_format(rows, tmp_path / "b.png")

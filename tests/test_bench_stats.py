@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from fgvc_mobile.benchmarks.stats import ns_to_ms, percentile, summarize
+from fgvc_mobile.benchmarks.stats import ns_to_ms, summarize
 from fgvc_mobile.errors import FGVCError
 
 
@@ -40,12 +40,6 @@ def test_single_sample_has_no_spread():
     assert s["std"] == 0.0
 
 
-def test_percentile_endpoints_and_interpolation():
-    assert percentile([3, 1, 2], 0) == 1.0
-    assert percentile([3, 1, 2], 100) == 3.0
-    assert percentile([10, 20], 25) == pytest.approx(12.5)
-
-
 def test_ns_to_ms():
     assert ns_to_ms([1_500_000, 2_000_000_000]) == [1.5, 2000.0]
 
@@ -54,8 +48,3 @@ def test_ns_to_ms():
 def test_bad_samples_are_user_errors(bad):
     with pytest.raises(FGVCError):
         summarize(bad)
-
-
-def test_percentile_out_of_range():
-    with pytest.raises(FGVCError):
-        percentile([1, 2], 101)

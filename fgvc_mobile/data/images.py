@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -17,6 +18,15 @@ from fgvc_mobile.errors import FGVCError
 # Truncated files must fail, not decode half an image silently; Pillow's default already says so,
 # and the decompression-bomb pixel limit (Image.MAX_IMAGE_PIXELS) is deliberately left on.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+#: what a folder scan (image-folder data sets, ``predict DIR``) takes for an image
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+
+
+def image_files(folder: str | os.PathLike) -> list[str]:
+    """The image files under ``folder`` (recursive, by suffix), sorted."""
+    return sorted(str(f) for f in Path(folder).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 class ImageLoadError(FGVCError):

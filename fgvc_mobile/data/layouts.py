@@ -17,10 +17,9 @@ import re
 from pathlib import Path
 
 from fgvc_mobile.data import cars, synthetic  # noqa: F401  (their readers register on import)
+from fgvc_mobile.data.images import image_files
 from fgvc_mobile.data.readers import GENERATED, READERS, SPLITS, DataSplits, inside_root, register_reader
 from fgvc_mobile.errors import FGVCError
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
 def _open_text(path: Path):
@@ -79,13 +78,7 @@ def read_cub(root: str) -> DataSplits:
 
 
 def _scan_class_folders(split_dir: Path) -> dict[str, list[str]]:
-    out = {}
-    for cdir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-        files = sorted(
-            str(f) for f in cdir.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        out[cdir.name] = files
-    return out
+    return {cdir.name: image_files(cdir) for cdir in sorted(p for p in split_dir.iterdir() if p.is_dir())}
 
 
 @register_reader("folder")

@@ -181,10 +181,6 @@ class PMSIModel(FGVCModel):
             own = {TWIN + r: tuple(TWIN + h for h in heads) for r, heads in type(self).inference_rules.items()}
             self.inference_rules = {**own, **type(self).inference_rules}  # twin_concat first: the default
 
-    def descriptors(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """m_1..m_3: the (MSI-gated) pooled descriptors of the three taps."""
-        return _descriptors(self, self.backbone(x))
-
     def _head_logits(self, taps: list[torch.Tensor], heads) -> dict[str, torch.Tensor]:
         """Logits of ``heads``: the released set's by name, the twin's with the ``twin_`` prefix;
         a set none of whose heads is asked for is not run."""

@@ -7,7 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
-from fgvc_mobile.serialization import atomic_path, atomic_write_text
+from fgvc_mobile.serialization import atomic_path, atomic_write_text, figure, save_png
 
 
 def write_history(out_dir: str | Path, history: list[dict]) -> None:
@@ -28,13 +28,8 @@ def plot_history(out_dir: str | Path, history: list[dict], title: str = "") -> P
     """training_curves.png: losses on the left, top-1 of each head/rule on the right."""
     if not history:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [r["epoch"] for r in history]
-    fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_l, ax_a) = figure(1, 2, figsize=(11, 4))
     for k in sorted({k for r in history for k in r if k.startswith("loss/")}):
         ax_l.plot(epochs, [r.get(k) for r in history], marker="o", label=k[5:])
     ax_l.set_xlabel("epoch")
@@ -44,14 +39,10 @@ def plot_history(out_dir: str | Path, history: list[dict], title: str = "") -> P
         pts = [(r["epoch"], r[k]) for r in history if k in r]
         ax_a.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=k[5:])
     ax_a.set_xlabel("epoch")
-    ax_a.set_ylabel("test top-1 (%)")
+    ax_a.set_ylabel("validation top-1 (%)")
     ax_a.legend(fontsize=8)
     fig.suptitle(title)
     path = Path(out_dir) / "training_curves.png"
     with warnings.catch_warnings():  # a data path in a script the font lacks (CJK, ...) only loses glyphs
         warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        fig.tight_layout()
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=100, format="png")
-    plt.close(fig)
-    return path
+        return save_png(fig, path, dpi=100)

@@ -27,10 +27,6 @@ def imagenet_cache_file() -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(url))
 
 
-def imagenet_cached() -> bool:
-    return os.path.isfile(imagenet_cache_file())
-
-
 def start_from(backbone, spec: str | None) -> dict:
     """Load ``spec`` into ``backbone`` and return the record the checkpoint keeps."""
     from fgvc_mobile.models.backbone import load_pretrained

@@ -24,6 +24,8 @@ class Mutation:
 CORE = "tests/test_core_behaviours.py"
 RESUME = "tests/test_resume.py"
 VAL = "tests/test_validation_split.py"
+EXPORT_ERRORS = "tests/test_export_errors.py"
+FAULTS = "tests/test_reliability_export_faults.py"
 
 MUTATIONS: list[Mutation] = [
     # ---- the five of issue 15 ---------------------------------------------------------------
@@ -129,4 +131,40 @@ MUTATIONS: list[Mutation] = [
     Mutation("five-crop-scores-one-crop", "fgvc_mobile/train/engine.py",
              "v.unflatten(0, (-1, crops)).mean(dim=1)", "v.unflatten(0, (-1, crops))[:, 0]",
              ("tests/test_eval_crops.py",), "--crops five reports the first crop only"),
+    # ---- per-artifact gates, --int8 auto, the journalled publish (issue 17) ----------------------------
+    Mutation("float-gate-ignores-tolerance", "export/gate.py",
+             "if ev.rel_error is not None and ev.rel_error > tol:", "if False:",
+             (EXPORT_ERRORS + "::test_judge_rules",), "a float artifact far from PyTorch is published"),
+    Mutation("float-gate-ignores-disagreements", "export/gate.py",
+             "        if ev.disagreements:\n", "        if False:\n",
+             (EXPORT_ERRORS + "::test_judge_rules",), "a float artifact that flips a top-1 is published"),
+    Mutation("int8-auto-keeps-first-recipe", "export/int8.py",
+             "        if all(ok.values()):\n            break\n", "        break\n",
+             ("tests/test_int8.py::test_int8_auto_escalates_until_the_gate_passes",),
+             "--int8 auto stops at the default recipe although it misses the gate"),
+    Mutation("publish-failure-not-undone", "export/publish.py",
+             "            _undo_swap(dest, kept)\n", "            pass\n",
+             (FAULTS + "::test_publish_failing_at_any_step_leaves_the_previous_export",),
+             "a publish that fails half-way leaves a mix of two exports"),
+    Mutation("killed-publish-not-recovered", "export/publish.py",
+             '            _undo_swap(out / name, kept if e["kept"] else None)\n', "",
+             (FAULTS + "::test_publish_killed_between_any_two_renames_is_undone_by_the_next_export",),
+             "a publish killed between two renames is not undone by the next export"),
+    # ---- studies reuse only what is theirs (issue 16) -----------------------------------------------
+    Mutation("study-reuses-another-checkpoints-export", "studies/run.py",
+             '.get("checkpoint_sha256") != sha256', '.get("checkpoint_sha256") is None',
+             ("tests/test_studies_run.py::test_an_export_is_reused_only_when_it_is_of_this_checkpoint_rule_formats_and_images",),
+             "a study times the export of an older checkpoint"),
+    # ---- where the validation split comes from (issue 14) ---------------------------------------------
+    Mutation("val-carve-stays-in-train", "fgvc_mobile/data/validation.py",
+             "train = [s for i, s in enumerate(samples) if i not in held]", "train = list(samples)",
+             (VAL + "::test_carve_is_stratified_by_hand_worked_counts",),
+             "the carved validation images are also trained on"),
+    Mutation("official-val-ignored", "fgvc_mobile/data/validation.py",
+             "    if splits.val:\n", "    if False:\n", (VAL + "::test_folder_with_val_uses_it_and_refuses_a_carve",),
+             "a layout's own validation split is replaced by a carve"),
+    Mutation("aircraft-val-trained-on", "fgvc_mobile/data/layouts.py",
+             'train = out["train"] if official_val else out["trainval"]',
+             'train = out["train"] + out["val"] if official_val else out["trainval"]',
+             (VAL + "::test_aircraft_official_train_val",), "FGVC-Aircraft's val images are trained on"),
 ]
