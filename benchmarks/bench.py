@@ -4,7 +4,10 @@ For each artifact and each runtime that runs its format on the target, one row: 
 first inference, warmup + timed runs at batch 1, peak RSS, then accuracy on the test split
 (images decoded once, shared by every artifact) and top-1 agreement with the fp32 PyTorch
 reference (the manifests' ``source.checkpoint`` or ``reference_checkpoint``, on CUDA when
-present, else the CPU). ``--target adb`` times the .tflite artifacts on a phone instead.
+present, else the CPU). Once per run the machine's own fp32 and int8 GEMM rate is measured
+(``peak.py``), and each CPU row gets ``compute``: its MACs over its latency (GMAC/s) and that
+rate's share of the peak of its precision. ``--target adb`` times the .tflite artifacts on a phone
+instead.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from fgvc_mobile.benchmarks.machine import describe_host, usable_cores
 from fgvc_mobile.benchmarks.diagnostics_report import bench_diagnostics
 from fgvc_mobile.benchmarks.manifests import Artifact, discover
 from fgvc_mobile.benchmarks.names import display_names, row_name, run_name
+from fgvc_mobile.benchmarks.peak import compute_of, measure_gemm_peak
 from fgvc_mobile.benchmarks.plots import accuracy_vs_latency, latency_by_format
 from fgvc_mobile.benchmarks.render import to_html, to_markdown
 from fgvc_mobile.benchmarks.report import load_report, make_row, new_report, save_report
@@ -183,7 +187,7 @@ class _HostBench:
             except FGVCError as e:
                 rows.append(make_row(**base, skipped_reason=str(e)))
                 continue
-            params, macs = count_complexity(session.model, f["input_size"])
+            params, macs = count_complexity(session.model, f["input_size"], session.rule)
             passes = session.model.backbone_passes(session.rule) if session.rule else 1
             row = make_row(**{**base, **f}, name=row_name(run_name(checkpoint), "pytorch", "fp32"),
                            method=session.meta.get("method"), params=params, macs=macs,
@@ -197,7 +201,8 @@ class _HostBench:
             ref_row, ref_names, ref_session = next((m for m in measured if m[0]["delegate"] == "cuda"), measured[0])
             self.refs[checkpoint] = {"names": ref_names, "top1": ref_row["accuracy"]["top1"], "device": ref_row["delegate"],
                                      "rule": ref_session.rule, "method": ref_session.meta.get("method"),
-                                     "accuracy": ref_row["accuracy"]}
+                                     "accuracy": ref_row["accuracy"], "macs": ref_row["macs"],
+                                     "input_size": ref_row["input_size"]}
             for row, names, _ in measured:
                 self._compare(row, checkpoint, names)
         return rows
@@ -210,13 +215,24 @@ class _HostBench:
         row["agreement_with_reference"] = acc.agreement(np.asarray(pred_names), np.asarray(ref["names"]))
         row["top1_delta_vs_reference"] = row["accuracy"]["top1"] - ref["top1"]
 
+    def _macs(self, art: Artifact, checkpoint: str | None) -> int | None:
+        """The manifest's ``source.macs`` (the deploy graph's, written by the export); for an older
+        manifest without it, the reference checkpoint's when it ran the same rule at the same size."""
+        if art.source.get("macs") is not None:
+            return int(art.source["macs"])
+        ref = self.refs.get(checkpoint) if checkpoint else None
+        if ref and ref["rule"] == art.manifest.get("inference_rule") and \
+                ref["input_size"] == int(art.manifest["preprocess"]["input_size"]):
+            return ref["macs"]
+        return None
+
     def artifact_rows(self, art: Artifact, checkpoint: str | None, target: str) -> list[dict]:
         m, rows = art.manifest, []
         runners = runners_for(art.format, target)
         run = run_name(checkpoint, run_name(art.path))
         base = dict(name=row_name(run, art.format, art.precision),
                     artifact=art.name, format=art.format, precision=art.precision, method=m.get("method"),
-                    size_bytes=art.size_bytes, params=art.params(), macs=art.source.get("macs"),
+                    size_bytes=art.size_bytes, params=art.params(), macs=self._macs(art, checkpoint),
                     backbone_passes=(m.get("pipeline") or {}).get("backbone_passes", 1),
                     input_size=int(m["preprocess"]["input_size"]), batch=1)
         if not runners:
@@ -288,6 +304,9 @@ def run_bench(artifacts_dir, data_spec, out_dir, threads: int | None = None, run
         rows += host.reference_rows(ckpt, rule, target)
     for art in tqdm(artifacts, desc="artifacts", disable=not progress):
         rows += host.artifact_rows(art, ckpt_of[art.name], target)
+    peak = measure_gemm_peak(threads) if target in ("host", "cpu") else None
+    for row in rows:
+        row["compute"] = compute_of(row, peak)
 
     if host.refs:
         ref_device = "cuda" if any(r["device"] == "cuda" for r in host.refs.values()) else "cpu"
@@ -305,6 +324,6 @@ def run_bench(artifacts_dir, data_spec, out_dir, threads: int | None = None, run
     diagnostics = bench_diagnostics(host.diagnosed, {id(r): n for r, n in zip(rows, shown)}, out_dir)
     report = new_report(describe_host(threads), rows, reference=reference, data=data,
                         settings={**settings, "eval_batch": eval_batch}, command=command, tool="fgvc-mobile bench",
-                        diagnostics=diagnostics)
+                        diagnostics=diagnostics, gemm_peak=peak)
     write_outputs(report, out_dir)
     return report

@@ -13,7 +13,7 @@ from fgvc_mobile.benchmarks.stats import PERCENTILE_METHOD
 COLUMNS = (
     "row", "artifact", "format", "precision", "passes", "target", "runtime", "delegate", "threads", "size MB", "load ms",
     "first ms", "p50 ms", "p90 ms", "p99 ms", "mean ± std ms", "CPU p50 ms", "peak RSS MB (Δ)", "top-1 %", "top-5 %",
-    "agree %", "Δ top-1 pp", "note",
+    "agree %", "Δ top-1 pp", "GMAC/s", "% peak", "CPU % peak", "note",
 )
 
 
@@ -27,6 +27,7 @@ def row_cells(r: dict, name: str | None = None) -> list[str]:
     lat = r.get("latency_ms") or {}
     cpu = r.get("cpu_time_ms") or {}
     acc = r.get("accuracy") or {}
+    comp = r.get("compute") or {}
     mean_std = "–" if lat.get("mean") is None else f"{lat['mean']:.2f}" + ("" if lat.get("std") is None else f" ± {lat['std']:.2f}")
     rss = _f(r.get("peak_rss_mb"), 1) + ("" if r.get("rss_delta_mb") is None else f" (+{r['rss_delta_mb']:.1f})")
     note = f"skipped: {r['skipped_reason']}" if r.get("skipped_reason") else (r.get("notes") or "")
@@ -37,7 +38,8 @@ def row_cells(r: dict, name: str | None = None) -> list[str]:
         _f(r.get("size_bytes"), 2, 1 / 2**20), _f(r.get("load_ms")), _f(r.get("first_inference_ms")),
         _f(lat.get("p50")), _f(lat.get("p90")), _f(lat.get("p99")), mean_std, _f(cpu.get("p50")), rss,
         _f(acc.get("top1"), 2, 100), _f(acc.get("top5"), 2, 100), _f(r.get("agreement_with_reference"), 2, 100),
-        _f(r.get("top1_delta_vs_reference"), 2, 100, sign=True), note,
+        _f(r.get("top1_delta_vs_reference"), 2, 100, sign=True), _f(comp.get("gmacs"), 1),
+        _f(comp.get("share"), 1, 100), _f(comp.get("share_cpu"), 1, 100), note,
     ]
 
 
@@ -69,6 +71,15 @@ def context_lines(report: dict) -> list[str]:
     if data:
         out.append(f"Data: {data.get('spec')} test split, {data.get('n_evaluated')} images evaluated"
                    + (f", {data['n_skipped']} unreadable skipped" if data.get("n_skipped") else ""))
+    peak = report.get("gemm_peak")
+    if peak:
+        rates = "; ".join(f"{p['precision']} {p['threads']} thread{'s' if p['threads'] > 1 else ''} {_f(p['gmacs'], 1)} "
+                          f"(CPU time {_f(p.get('gmacs_cpu'), 1)})" for p in peak.get("rates") or [])
+        skipped = "; ".join(f"{k} not measured ({v})" for k, v in (peak.get("skipped") or {}).items())
+        out.append(f"GEMM peak (GMAC/s, {peak.get('m')}x{peak.get('k')}x{peak.get('n')}, {peak.get('statistic')} of "
+                   f"{peak.get('repetitions')} runs, torch): " + "; ".join(x for x in (rates, skipped) if x)
+                   + ". GMAC/s = MACs / p50 latency; % peak = that rate over the GEMM rate of the row's precision "
+                   "at its thread count (CPU % peak: both by CPU time instead of wall time)")
     s = report.get("settings") or {}
     if s:
         out.append(f"Settings: target {s.get('target')}, batch {s.get('batch')}, warmup {s.get('warmup')}, runs {s.get('runs')}; "

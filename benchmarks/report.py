@@ -24,7 +24,7 @@ ROW_FIELDS = (
     "name", "artifact", "format", "precision", "method", "target", "runtime", "delegate", "threads",
     "batch", "input_size", "size_bytes", "params", "macs", "backbone_passes", "load_ms", "first_inference_ms",
     "warmup_runs", "runs", "latency_ms", "cpu_time_ms", "peak_rss_mb", "rss_delta_mb", "accuracy",
-    "reference", "agreement_with_reference", "top1_delta_vs_reference", "skipped_reason", "notes",
+    "reference", "agreement_with_reference", "top1_delta_vs_reference", "compute", "skipped_reason", "notes",
 )
 
 

@@ -56,8 +56,10 @@ def build_int8(fmt: Format, ctx: BuildContext, opts: dict, state, mode: str, pas
     seconds = round(time.perf_counter() - t0, 2)
     names = [op.name for op in fmt.options]
     for a in arts:
+        with ctx.stage(f"{fmt.name} {a.precision}: latency vs fp32 (recipe cost)"):
+            cost = _latency(a, floats, ctx)
         a.recipe = {"mode": mode, "options": {k: o[k] for k in names if k in o}, "tried": tried[:-1],
-                    "rung": len(tried), "of": len(ladder), "seconds": seconds, **_latency(a, floats, ctx)}
+                    "rung": len(tried), "of": len(ladder), "seconds": seconds, **cost}
     return arts
 
 

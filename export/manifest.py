@@ -69,8 +69,11 @@ def build_manifest(
     output_info: dict,
     validation: dict | None = None,
     extra: dict | None = None,
+    cost: dict | None = None,
 ) -> dict:
-    """One artifact's manifest (validated). ``input_info``/``output_info`` follow the schema."""
+    """One artifact's manifest (validated). ``input_info``/``output_info`` follow the schema; ``cost``
+    (the deploy graph's ``params`` and ``macs`` at batch 1) goes into ``source``, where ``bench`` reads
+    the MACs it divides by the latency."""
     m = {
         "schema_version": SCHEMA_VERSION,
         "model_file": model_file,
@@ -83,7 +86,7 @@ def build_manifest(
         "input": {"color": "RGB", **input_info},
         "output": output_info,
         "preprocess": dict(meta["preprocess"]),
-        "source": source_info(meta),
+        "source": {**source_info(meta), **(cost or {})},
     }
     if validation is not None:
         m["validation"] = validation

@@ -36,8 +36,10 @@ from fgvc_mobile.export.metadata import MANIFEST_KEY, entries_for
 from fgvc_mobile.export.report import console_table, host, markdown, size_bytes, table_rows
 from fgvc_mobile.export import layer_errors
 from fgvc_mobile.export.gate import judge, refusal
+from fgvc_mobile.export.heap import reuse_freed_memory
 from fgvc_mobile.export.int8 import build_int8, int8_mode
 from fgvc_mobile.export.publish import publish, recover_interrupted_publish, remove
+from fgvc_mobile.export.stages import StageTimes
 from fgvc_mobile.export.validate import DEFAULT_MAX_INT8_DROP, top1_accuracy
 from fgvc_mobile.models.load import file_sha256, load_trained
 from fgvc_mobile.serialization import atomic_write_json, atomic_write_text
@@ -47,6 +49,9 @@ log = logging.getLogger("fgvc_mobile.export")
 _WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO, errno.EFBIG)
 #: exit code of ``fgvc-mobile export`` when some artifacts were refused (the others were published)
 EXIT_REFUSED = 3
+#: validation images on which the deploy graph is checked against the training model (a report figure, not a
+#: gate: BatchNorm folding or head pruning gone wrong shows on any image, and the check costs a full forward each)
+DEPLOY_CHECK_IMAGES = 64
 
 
 @dataclass
@@ -77,6 +82,7 @@ class ExportResult:
     artifacts: list[dict]  # index entries of manifest.json (the published artifacts only)
     table: str
     refused: list = field(default_factory=list)  # gate.Refusal of each artifact not published
+    timings: dict = field(default_factory=dict)  # StageTimes.to_dict(): wall and CPU seconds per stage
 
 
 def _data_spec(given: str | None, meta: dict, option: str) -> str:
@@ -132,34 +138,46 @@ def _own_carve(spec: str, meta: dict) -> dict | None:
 
 
 def run_export(req: ExportRequest, echo=print) -> ExportResult:
+    with reuse_freed_memory():  # batches of tens of MB: keep them in the heap (heap.py)
+        return _run_export(req, echo)
+
+
+def _run_export(req: ExportRequest, echo) -> ExportResult:
     t_start = time.perf_counter()
+    stage = StageTimes()
     formats, opts, out = _check_request(req)
     mode = int8_mode(req.int8)
     recover_interrupted_publish(out, echo)
-    loaded = load_trained(req.checkpoint)
-    model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
-    kind = input_kind(req.input)
-    deploy = DeployModel(model, req.rule, input_size=pre.input_size)
+    with stage("load checkpoint, build deploy graph"):
+        loaded = load_trained(req.checkpoint)
+        model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
+        kind = input_kind(req.input)
+        deploy = DeployModel(model, req.rule, input_size=pre.input_size)
     val_spec, calib_spec = _data_spec(req.val_data, meta, "--val-data"), _data_spec(req.calib_data, meta, "--calib-data")
     carve, split = gate_split(req, meta, val_spec)
-    val = validation_set(val_spec, meta["classes"], pre, req.val_images, req.skip_bad, split, carve)
-    calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
-                            _own_carve(calib_spec, meta)) if mode else None
+    with stage("decode validation images"):
+        val = validation_set(val_spec, meta["classes"], pre, req.val_images, req.skip_bad, split, carve)
+    with stage("decode calibration images"):
+        calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
+                                _own_carve(calib_spec, meta)) if mode else None
     for option, images in (("--val-data", val), ("--calib-data", calib)):
         if images is not None and images.skipped:
             echo(f"warning: {option}: skipped {len(images.skipped)} unreadable image(s) (--skip-bad), "
                  f"first {images.skipped[0]}")
-    ref = reference_logits(deploy, val.images, pre)
-    with torch.no_grad():
-        trained = model.combine(model.forward_heads(to_float_nchw(val.images, pre)), deploy.rule).numpy()
+    with stage("PyTorch reference (deploy graph and training model)"):
+        ref = reference_logits(deploy, val.images, pre)
+        trained = _training_logits(model, deploy.rule, val.images[:DEPLOY_CHECK_IMAGES], pre)
     ref_top1 = top1_accuracy(ref, val.labels)
+    with stage("count params and MACs"):
+        cost = complexity(model, deploy, pre.input_size)
     summary = {
         "checkpoint": os.path.abspath(req.checkpoint), "sha256": meta["sha256"], "method": meta["method"],
         "rule": deploy.rule, "input": kind.name, "preprocess": pre.to_dict(), "val": val.describe(),
         "calib": calib.describe() if calib else None, "command": req.command or "(python API)",
-        "complexity": complexity(model, deploy, pre.input_size), "rewrites": deploy.rewrites,
+        "complexity": cost, "rewrites": deploy.rewrites,
         "pipeline": pipeline_info(deploy),
-        "deploy_equality": float(np.abs(trained - ref).max()) if len(ref) else 0.0, "classes": list(meta["classes"]),
+        "deploy_equality": float(np.abs(trained - ref[: len(trained)]).max()) if len(ref) else 0.0,
+        "deploy_equality_images": len(trained), "classes": list(meta["classes"]),
     }
     c = summary["complexity"]
     echo(f"deploy graph: rule {deploy.rule}, {c['deploy_params']:,} params, {c['deploy_macs']:,} MACs "
@@ -173,7 +191,7 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     except OSError as e:
         raise FGVCError(f"--out {out}: cannot write beside it in {out.parent} ({e.strerror or e})") from None
     try:
-        ctx = BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib)
+        ctx = BuildContext(deploy, pre, kind, list(meta["classes"]), tmp, val, ref, calib, stage)
         verdicts = {}
 
         def passes(a) -> bool:
@@ -195,14 +213,17 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
         if not published:
             raise FGVCError(f"export failed, nothing written to {out}: {refused[0].line()}"
                             + (f" (and {len(refused) - 1} more, listed above)" if len(refused) > 1 else ""))
-        diagnostics = {a.file: layer_errors.write(tmp, a.file, a.layers, layer_errors.class_delta(
-            val.labels, ref.argmax(axis=1), a.gating().preds, list(meta["classes"]))) for a in arts if a.layers}
-        index = _finish(tmp, published, verdicts, meta, deploy, ref_top1, val, diagnostics)
-        index["refused"] = [r.to_dict() for r in refused]
-        atomic_write_json(tmp / mf.INDEX_NAME, index)
+        with stage("int8 diagnostics (JSON + PNG)"):
+            diagnostics = {a.file: layer_errors.write(tmp, a.file, a.layers, layer_errors.class_delta(
+                val.labels, ref.argmax(axis=1), a.gating().preds, list(meta["classes"]))) for a in arts if a.layers}
+        with stage("embed metadata, write manifests"):
+            index = _finish(tmp, published, verdicts, meta, deploy, ref_top1, val, diagnostics,
+                            {"params": cost["deploy_params"], "macs": cost["deploy_macs"]})
+            index["refused"] = [r.to_dict() for r in refused]
+            atomic_write_json(tmp / mf.INDEX_NAME, index)
         rows = table_rows(arts, verdicts, ref_top1, tmp)
         atomic_write_text(tmp / "validation_report.md",
-                          markdown(summary, arts, verdicts, rows, refused, val, ref.argmax(axis=1)) + "\n")
+                          markdown(summary, arts, verdicts, rows, refused, val, ref.argmax(axis=1), stage) + "\n")
         for a in arts:
             if a not in published:
                 remove(tmp / a.file)
@@ -221,7 +242,15 @@ def run_export(req: ExportRequest, echo=print) -> ExportResult:
     echo(f"wrote {len(published)} artifact(s), manifests and validation_report.md to {out} "
          f"in {time.perf_counter() - t_start:.0f} s"
          + (f"; {len(refused)} refused (listed above, exit code {EXIT_REFUSED})" if refused else ""))
-    return ExportResult(out, rows, index["artifacts"], table, refused)
+    return ExportResult(out, rows, index["artifacts"], table, refused, stage.to_dict())
+
+
+@torch.no_grad()
+def _training_logits(model, rule: str, images: np.ndarray, pre, batch: int = 64) -> np.ndarray:
+    """The training model's ``rule`` output (all heads, then combined): what the deploy graph must equal."""
+    outs = [model.combine(model.forward_heads(to_float_nchw(images[i : i + batch], pre)), rule)
+            for i in range(0, len(images), batch)]
+    return torch.cat(outs).numpy() if outs else np.zeros((0, 0), np.float32)
 
 
 def _stale_names(files: list[str]) -> list[str]:
@@ -230,7 +259,7 @@ def _stale_names(files: list[str]) -> list[str]:
 
 
 def _finish(tmp: Path, arts, verdicts, meta: dict, deploy: DeployModel, ref_top1: float, val,
-            diagnostics: dict[str, list[str]]) -> dict:
+            diagnostics: dict[str, list[str]], cost: dict) -> dict:
     """Embed metadata (re-checking the files afterwards), write manifests, diagnostics, labels and the index."""
     mf.write_labels(tmp, list(meta["classes"]))
     entries = []
@@ -249,7 +278,7 @@ def _finish(tmp: Path, arts, verdicts, meta: dict, deploy: DeployModel, ref_top1
         }
         manifest = mf.build_manifest(model_file=a.file, fmt=a.fmt, precision=a.precision, meta=meta, rule=deploy.rule,
                                      input_info=a.input, output_info=a.output, validation=validation,
-                                     extra=extra)
+                                     extra=extra, cost=cost)
         rerun = (lambda: a.open_session().predict(val.images[:2])) if a.open_session else None
         before = rerun() if rerun else None
         a.embed(entries_for(manifest))

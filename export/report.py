@@ -81,9 +81,11 @@ def console_table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
-def markdown(summary: dict, arts, verdicts, rows: list[dict], refused=(), val=None, ref_preds=None) -> str:
+def markdown(summary: dict, arts, verdicts, rows: list[dict], refused=(), val=None, ref_preds=None,
+             stages=None) -> str:
     """validation_report.md: what was exported, from what, how each artifact was validated, what was
-    refused and why, and which classes each int8 artifact hurts most against fp32 (``val``, ``ref_preds``)."""
+    refused and why, which classes each int8 artifact hurts most against fp32 (``val``, ``ref_preds``),
+    and where the time went (``stages``, a :class:`~fgvc_mobile.export.stages.StageTimes`)."""
     from fgvc_mobile.export.layer_errors import class_delta
 
     s = summary
@@ -110,8 +112,9 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict], refused=(), val=No
               "(docs/deploy_cost.md lists cheaper choices)." if c["x_mobilenet_v2"] > c["phone_mac_budget"] else ".")]
           if "mobilenet_v2_macs" in c else []),
         "",
-        f"Rewrites: {s['rewrites']}. Deploy graph vs the training model's `{s['rule']}` output on the "
-        f"validation images: max |diff| {s['deploy_equality']:.2e} (BatchNorm folding changes float rounding only).",
+        f"Rewrites: {s['rewrites']}. Deploy graph vs the training model's `{s['rule']}` output on the first "
+        f"{s.get('deploy_equality_images', 'n')} validation images: max |diff| {s['deploy_equality']:.2e} "
+        "(BatchNorm folding changes float rounding only).",
         "",
         *([f"Pipeline: {s['pipeline']['note']} (MACs above count every pass).", ""]
           if s.get("pipeline", {}).get("backbone_passes", 1) > 1 else []),
@@ -152,4 +155,6 @@ def markdown(summary: dict, arts, verdicts, rows: list[dict], refused=(), val=No
         lines += ["CoreML models cannot be run on Linux: they were validated structurally (names, types, "
                   "shapes, labels, op counts, dequantised weights) and their quantized accuracy is a "
                   "PyTorch simulation. Run the export on macOS for real CoreML parity.", ""]
+    if stages is not None:
+        lines += stages.markdown_lines() + [""]
     return "\n".join(lines)

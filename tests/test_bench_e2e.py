@@ -122,3 +122,19 @@ def test_import_renders_a_report(bench, tmp_path):
     report = import_report(bench["out"] / "report.json", tmp_path / "imported")
     assert (tmp_path / "imported" / "report.html").is_file()
     assert len(report["results"]) == len(bench["report"]["results"])
+
+
+def test_gemm_peak_and_each_rows_share_of_it(bench):
+    report = bench["report"]
+    rates = {(r["precision"], r["threads"]): r for r in report["gemm_peak"]["rates"]}
+    assert ("fp32", 1) in rates and report["gemm_peak"]["macs"] == 1024 ** 3
+    ref = bench["rows"]["best.pt"]
+    for name in ("best.pt", "a_fp32.onnx", "b_u8.onnx"):
+        row = bench["rows"][name]
+        # these manifests carry no source.macs: the reference's (same rule, same size) stands in
+        assert row["macs"] == ref["macs"] > 0
+        c = row["compute"]
+        assert c["gmacs"] == pytest.approx(row["macs"] / (row["latency_ms"]["p50"] * 1e6))
+        assert c["peak"] == "fp32" and c["share"] == pytest.approx(c["gmacs"] / rates[("fp32", 1)]["gmacs"])
+    assert bench["rows"]["d.mlpackage"]["compute"] is None  # skipped: nothing measured
+    assert "GEMM peak" in (bench["out"] / "report.md").read_text()

@@ -28,6 +28,7 @@ from fgvc_mobile.export.metadata import LABELS_KEY, MANIFEST_KEY
 from fgvc_mobile.export.contract import softmax
 from fgvc_mobile.export.formats import FORMATS
 from fgvc_mobile.models.load import file_sha256, load_trained
+from fgvc_mobile.models.complexity import count_macs, count_params
 
 ARTIFACTS = ["model_fp32.onnx", "model_int8.onnx", "model_fp32.tflite", "model_int8.tflite",
              "model_fp16.mlpackage", "model_int8w.mlpackage", "model_w8a8.mlpackage"]
@@ -78,6 +79,16 @@ def test_every_format_converts_with_manifests_and_report(dist):
     report = (out / "validation_report.md").read_text()
     assert "deploy graph (rule `concat`)" in report and "training model (all heads)" in report
     assert "cannot be run on Linux" in report or platform.system() == "Darwin"
+    # where the time went: every format's conversion, quantization and validation, in the order they ran
+    timing = report.split("## Where the time went", 1)[1].splitlines()
+    stages = [ln.split("|")[1].strip() for ln in timing if ln.startswith("| ") and not ln.startswith("| stage")]
+    for name in ("decode validation images", "PyTorch reference (deploy graph and training model)",
+                 "onnx fp32: convert (dynamo)", "onnx fp32: validate (onnxruntime)", "onnx int8: validate (int8 kernels)",
+                 "tflite fp32: convert (litert_torch)", "tflite int8: validate (LiteRT)",
+                 "coreml w8a8: validate (PyTorch simulation)", "embed metadata, write manifests"):
+        assert name in stages, name
+    assert stages.index("onnx fp32: convert (dynamo)") < stages.index("tflite fp32: convert (litert_torch)")
+    assert stages[-1] == "other (outside the stages above)"
 
 
 def test_manifests_validate_and_name_their_source(dist, trained):
@@ -85,6 +96,8 @@ def test_manifests_validate_and_name_their_source(dist, trained):
     index = json.loads((out / "manifest.json").read_text())
     assert [e["model_file"] for e in index["artifacts"]] == ARTIFACTS
     sha = file_sha256(trained["ckpt"])
+    deploy = DeployModel(trained["model"], input_size=trained["pre"].input_size)
+    macs, params = count_macs(deploy, trained["pre"].input_size), count_params(deploy)
     for entry in index["artifacts"]:
         own = json.loads((out / entry["manifest"]).read_text())
         for m in (own, entry):
@@ -94,6 +107,8 @@ def test_manifests_validate_and_name_their_source(dist, trained):
             assert m["labels"] == trained["meta"]["classes"]
             assert m["inference_rule"] == "concat"
             assert m["validation"]["gate"]["passed"] is True
+            # the deploy graph's cost, counted independently here: bench divides these MACs by the latency
+            assert (m["source"]["macs"], m["source"]["params"]) == (macs, params)
     assert (out / "labels.txt").read_text().splitlines() == trained["meta"]["classes"]
     tfl = json.loads((out / "model_int8.tflite.manifest.json").read_text())
     assert tfl["input"] == {**tfl["input"], "layout": "NHWC", "dtype": "uint8", "normalization_in_graph": True,

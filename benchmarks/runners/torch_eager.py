@@ -38,12 +38,14 @@ class TorchEagerRunner(TorchRunner):
         return EagerSession(trained.model.to(self.device), self.device, trained.meta, rule)
 
 
-def count_complexity(model, input_size: int) -> tuple[int | None, int | None]:
-    """(params, MACs at batch 1) of a model on the CPU; (None, None) if counting fails."""
+def count_complexity(model, input_size: int, rule: str | None = None) -> tuple[int | None, int | None]:
+    """(params, MACs at batch 1) of a model on the CPU, the MACs of what ``forward_rule(x, rule)`` runs
+    (the timed graph) when ``rule`` is given; (None, None) if counting fails."""
     try:
         from fgvc_mobile.models.complexity import count_macs, count_params
+        from fgvc_mobile.models.presets import RuleGraph
 
         cpu = model.to("cpu")
-        return count_params(cpu), count_macs(cpu, input_size)
+        return count_params(cpu), count_macs(RuleGraph(cpu, rule).train(cpu.training) if rule else cpu, input_size)
     except Exception:
         return None, None

@@ -31,6 +31,7 @@ from fgvc_mobile.errors import FGVCError
 from fgvc_mobile.export.calibration import ImageSet
 from fgvc_mobile.export.contract import Contract
 from fgvc_mobile.export.deploy import DeployModel, InputKind
+from fgvc_mobile.export.stages import StageTimes
 from fgvc_mobile.export.validate import Evaluation, evaluate, top1_accuracy
 
 #: validation images the per-layer int8 error is measured on (every tensor of both models is kept per image)
@@ -177,6 +178,8 @@ class BuildContext:
     val: ImageSet
     ref_logits: np.ndarray
     calib: ImageSet | None  # None: no int8 artifacts
+    stage: StageTimes = field(default_factory=StageTimes)  # ``with ctx.stage("onnx fp32: convert"):``
+    _prepared: dict = field(default_factory=dict, repr=False)  # (images, contract) -> prepared inputs
 
     @property
     def size(self) -> int:
@@ -191,15 +194,26 @@ class BuildContext:
     def ref_top1(self) -> float:
         return top1_accuracy(self.ref_logits, self.val.labels)
 
+    def prepared(self, which: str, contract: Contract | None = None) -> np.ndarray:
+        """``"val"``, ``"calib"`` or ``"diagnostic"`` images as ``contract`` (default: the graph's) takes
+        them, prepared once per export and shared by every format, precision and recipe (never modify them)."""
+        c = contract or self.contract
+        key = (which, repr(c))
+        if key not in self._prepared:
+            images = {"val": self.val.images, "calib": self.calib.images if self.calib else None,
+                      "diagnostic": self.val.images[:DIAGNOSTIC_IMAGES]}[which]
+            self._prepared[key] = c.prepare(images)
+        return self._prepared[key]
+
     def val_inputs(self) -> np.ndarray:
-        return self.contract.prepare(self.val.images)
+        return self.prepared("val")
 
     def calib_inputs(self) -> np.ndarray:
-        return self.contract.prepare(self.calib.images)
+        return self.prepared("calib")
 
     def diagnostic_inputs(self) -> np.ndarray:
         """The few validation images the per-layer int8 diagnostics run on (as the graph takes them)."""
-        return self.contract.prepare(self.val.images[:DIAGNOSTIC_IMAGES])
+        return self.prepared("diagnostic")
 
     def example(self) -> torch.Tensor:
         return torch.from_numpy(self.contract.prepare(self.val.images[:1]))

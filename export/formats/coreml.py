@@ -255,27 +255,32 @@ class CoreML(Format):
 
     def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], dict]:
         s = self._setup(ctx)
-        fl, secs = convert(s["graph"], s["image_input"], ctx.size, ctx.classes, opts["precision"], opts["target"])
+        with ctx.stage(f"coreml {opts['precision']}: convert"):
+            fl, secs = convert(s["graph"], s["image_input"], ctx.size, ctx.classes, opts["precision"], opts["target"])
         s["float"] = fl
-        return [self._make(ctx, s, fl, f"model_{opts['precision']}.mlpackage", opts["precision"], secs, [],
-                           "structural", [f"mlprogram {opts['precision']}, {opts['target']}"])], s
+        with ctx.stage(f"coreml {opts['precision']}: checks" + (" and run" if CAN_RUN else " (structural)")):
+            art = self._make(ctx, s, fl, f"model_{opts['precision']}.mlpackage", opts["precision"], secs, [],
+                             "structural", [f"mlprogram {opts['precision']}, {opts['target']}"])
+        return [art], s
 
     def build_int8(self, ctx: BuildContext, opts: dict, s: dict) -> list[Artifact]:
         graph, fl = s["graph"], s["float"]
 
         def sim_scores(module: nn.Module) -> np.ndarray:
-            x = torch.from_numpy(s["graph_in"].prepare(ctx.val.images))
+            x = torch.from_numpy(ctx.prepared("val", s["graph_in"]))
             with torch.no_grad():
                 return torch.cat([module(x[i : i + 64]) for i in range(0, len(x), 64)]).numpy()
 
         per_block = opts["weights"] == "per_block"
         if per_block and TARGETS.index(opts["target"]) < TARGETS.index("iOS18"):
             raise FGVCError("coreml.weights=per_block: needs -O coreml.target=iOS18")
-        q, secs = int8_weights(fl, opts["weights"], opts["block_size"])
-        werr = cc.weight_error(fl, q)
-        sim = ctx.evaluate("torch-sim", "simulated",
-                           sim_scores(fake_quantize_weights(graph, opts["block_size"] if per_block else 0)),
-                           note=f"PyTorch with {opts['weights'].replace('_', '-')} int8 weights")
+        with ctx.stage("coreml int8-weights: quantize"):
+            q, secs = int8_weights(fl, opts["weights"], opts["block_size"])
+            werr = cc.weight_error(fl, q)
+        with ctx.stage("coreml int8-weights: validate (PyTorch simulation)"):
+            sim = ctx.evaluate("torch-sim", "simulated",
+                               sim_scores(fake_quantize_weights(graph, opts["block_size"] if per_block else 0)),
+                               note=f"PyTorch with {opts['weights'].replace('_', '-')} int8 weights")
         how = f"blocks of {opts['block_size']} input channels" if per_block else "per-channel"
         a = self._make(ctx, s, q, "model_int8w.mlpackage", "int8-weights", secs, [sim], "torch-sim",
                        [f"linear_quantize_weights {how} symmetric; dequantised weights vs float: max per-channel "
@@ -287,8 +292,9 @@ class CoreML(Format):
             return arts
         target = opts["target"] if opts["target"] != "iOS16" else "iOS17"
         try:
-            w, fake, secs = w8a8(graph, torch.from_numpy(s["graph_in"].prepare(ctx.calib.images)), s["image_input"],
-                                 ctx.size, ctx.classes, target, opts["scheme"], opts["observer"])
+            with ctx.stage(f"coreml w8a8: quantize and convert ({len(ctx.calib)} images)"):
+                w, fake, secs = w8a8(graph, torch.from_numpy(ctx.prepared("calib", s["graph_in"])), s["image_input"],
+                                     ctx.size, ctx.classes, target, opts["scheme"], opts["observer"])
         except torch.fx.proxy.TraceError:
             # coremltools' LinearQuantizer needs torch.fx symbolic tracing, which cannot follow
             # shape-dependent code such as CMAL-Net's in-graph attention crop
@@ -296,8 +302,9 @@ class CoreML(Format):
                            "this deploy graph (shape-dependent attention crop); int8 weights only")
             return arts
         werr = cc.weight_error(fl, w)
-        sim = ctx.evaluate("torch-sim", "simulated", sim_scores(fake),
-                           note="PyTorch fake-quantized model (coremltools.optimize.torch LinearQuantizer)")
+        with ctx.stage("coreml w8a8: validate (PyTorch simulation)"):
+            sim = ctx.evaluate("torch-sim", "simulated", sim_scores(fake),
+                               note="PyTorch fake-quantized model (coremltools.optimize.torch LinearQuantizer)")
         a = self._make(ctx, s, w, "model_w8a8.mlpackage", "w8a8", secs, [sim], "torch-sim",
                        [f"LinearQuantizer W8A8 {opts['scheme']} ({opts['observer']} observers, {len(ctx.calib)} "
                         f"images), {target}"])

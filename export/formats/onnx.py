@@ -275,19 +275,26 @@ class Onnx(Format):
     def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], Path]:
         graph = with_input(ctx.deploy, ctx.kind, ctx.pre)
         fp32 = ctx.workdir / "model_fp32.onnx"
-        secs = export_fp32(graph, ctx.example(), fp32, opts["opset"], opts["exporter"])
-        ev = ctx.evaluate("onnxruntime", "run", self.open(fp32, ctx.contract).predict(ctx.val.images))
-        return [self._make(ctx, fp32, "fp32", secs, [ev], "onnxruntime",
-                           [f"exporter {opts['exporter']}, opset {opts['opset']}"])], fp32
+        with ctx.stage(f"onnx fp32: convert ({opts['exporter']})"):
+            secs = export_fp32(graph, ctx.example(), fp32, opts["opset"], opts["exporter"])
+        with ctx.stage("onnx fp32: validate (onnxruntime)"):
+            ev = ctx.evaluate("onnxruntime", "run", self.open(fp32, ctx.contract).predict(ctx.val.images))
+            art = self._make(ctx, fp32, "fp32", secs, [ev], "onnxruntime",
+                             [f"exporter {opts['exporter']}, opset {opts['opset']}"])
+        return [art], fp32
 
     def build_int8(self, ctx: BuildContext, opts: dict, fp32: Path) -> list[Artifact]:
         int8 = ctx.workdir / "model_int8.onnx"
-        secs = quantize_int8(fp32, int8, ctx.calib_inputs(), opts["quant_types"], opts["calibrate"],
-                             opts["reduce_range"], opts["per_channel"], opts["activations"], opts["exclude"])
-        kernels = ctx.evaluate("ort-int8-kernels", "run", self.open(int8, ctx.contract).predict(ctx.val.images),
-                               note="onnxruntime CPU, graph optimisations on (fused int8 kernels)")
-        qdq = ctx.evaluate("qdq-float", "run", self.open(int8, ctx.contract, optimized=False).predict(ctx.val.images),
-                           note="same file, graph optimisations off: Q/DQ evaluated in float")
+        with ctx.stage(f"onnx int8: quantize ({opts['calibrate']}, {len(ctx.calib)} images)"):
+            secs = quantize_int8(fp32, int8, ctx.calib_inputs(), opts["quant_types"], opts["calibrate"],
+                                 opts["reduce_range"], opts["per_channel"], opts["activations"], opts["exclude"])
+        with ctx.stage("onnx int8: validate (int8 kernels)"):
+            kernels = ctx.evaluate("ort-int8-kernels", "run", self.open(int8, ctx.contract).predict(ctx.val.images),
+                                   note="onnxruntime CPU, graph optimisations on (fused int8 kernels)")
+        with ctx.stage("onnx int8: validate (Q/DQ in float)"):
+            qdq = ctx.evaluate("qdq-float", "run",
+                               self.open(int8, ctx.contract, optimized=False).predict(ctx.val.images),
+                               note="same file, graph optimisations off: Q/DQ evaluated in float")
         bits = "int16 activations, int8 weights" if opts["activations"] == "int16" else opts["quant_types"]
         notes = [f"QDQ {bits}, {'per-channel' if opts['per_channel'] else 'per-tensor'} weights, "
                  f"{opts['calibrate']} calibration on {len(ctx.calib)} images"
@@ -295,5 +302,6 @@ class Onnx(Format):
                  + (f", nodes matching {opts['exclude']!r} kept float" if opts["exclude"] else "")]
         # gated on the fused kernels: what onnxruntime (predict, bench, a user's session) computes here
         art = self._make(ctx, int8, "int8", secs, [qdq, kernels], "ort-int8-kernels", notes)
-        art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
+        with ctx.stage("onnx int8: per-layer error (qdq_loss_debug)"):
+            art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
         return [art]

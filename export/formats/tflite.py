@@ -242,8 +242,9 @@ class TFLite(Format):
         fields_in = ctx.input_fields(inp["name"], inp["dtype"], inp["quantization"])
         fields_out = {**out, "kind": "probabilities"}
         contract = ctx.artifact_contract(fields_in, fields_out)
-        ev = ctx.evaluate("litert", "run", self.open(path, contract).predict(ctx.val.images, VALIDATION_BATCH),
-                          probabilities=True)
+        with ctx.stage(f"tflite {precision}: validate (LiteRT)"):
+            ev = ctx.evaluate("litert", "run", self.open(path, contract).predict(ctx.val.images, VALIDATION_BATCH),
+                              probabilities=True)
 
         def embed(entries, p=path):
             p.write_bytes(tm.add_standard_metadata(p.read_bytes(), entries))
@@ -256,13 +257,15 @@ class TFLite(Format):
 
     def build_float(self, ctx: BuildContext, opts: dict) -> tuple[list[Artifact], bytes]:
         graph = with_input(Probabilities(ctx.deploy), ctx.kind, ctx.pre, channel_last_io=channel_last_io)
-        fp32, secs = export_fp32(graph, ctx.example())
+        with ctx.stage("tflite fp32: convert (litert_torch)"):
+            fp32, secs = export_fp32(graph, ctx.example())
         return [self._make(ctx, ctx.workdir / "model_fp32.tflite", fp32, "fp32", secs,
                            ["litert_torch.convert; softmax in the graph; standard TFLite metadata"])], fp32
 
     def build_int8(self, ctx: BuildContext, opts: dict, fp32: bytes) -> list[Artifact]:
-        int8, secs = quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"], opts["io"], opts["activations"],
-                                   opts["per_channel"], opts["exclude"])
+        with ctx.stage(f"tflite int8: quantize ({opts['calibration']}, {len(ctx.calib)} images)"):
+            int8, secs = quantize_int8(fp32, ctx.calib_inputs(), opts["calibration"], opts["io"], opts["activations"],
+                                       opts["per_channel"], opts["exclude"])
         io_note = ("I/O as the fp32 model (float32 probabilities out), int8 inside, softmax in float"
                    if opts["io"] == "float" else "int8 I/O (tflite.io=int8): everything quantized, softmax included")
         recipe = "a16w8 (16-bit activations, int8 weights)" if opts["activations"] == "int16" else "static int8"
@@ -270,5 +273,6 @@ class TFLite(Format):
                  f"{opts['calibration']} calibration on {len(ctx.calib)} images"
                  + (f", ops of tensors matching {opts['exclude']!r} kept float" if opts["exclude"] else ""), io_note]
         art = self._make(ctx, ctx.workdir / "model_int8.tflite", int8, "int8", secs, notes)
-        art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
+        with ctx.stage("tflite int8: per-layer error (compare_model)"):
+            art.layers = layer_errors(fp32, int8, ctx.diagnostic_inputs())
         return [art]
