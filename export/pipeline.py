@@ -153,11 +153,12 @@ def _run_export(req: ExportRequest, echo) -> ExportResult:
         model, meta, pre = loaded.model, loaded.meta, loaded.preprocess
         kind = input_kind(req.input)
         deploy = DeployModel(model, req.rule, input_size=pre.input_size)
-    val_spec, calib_spec = _data_spec(req.val_data, meta, "--val-data"), _data_spec(req.calib_data, meta, "--calib-data")
+    val_spec = _data_spec(req.val_data, meta, "--val-data")
     carve, split = gate_split(req, meta, val_spec)
     with stage("decode validation images"):
         val = validation_set(val_spec, meta["classes"], pre, req.val_images, req.skip_bad, split, carve)
     with stage("decode calibration images"):
+        calib_spec = _data_spec(req.calib_data, meta, "--calib-data") if mode else None
         calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
                                 _own_carve(calib_spec, meta)) if mode else None
     for option, images in (("--val-data", val), ("--calib-data", calib)):

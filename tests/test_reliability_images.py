@@ -122,7 +122,7 @@ def test_skip_bad_exports_without_the_unreadable_images_and_counts_them(capsys, 
     # a fixed count is filled from the next readable images of the same order
     n = len(calib) - 2
     assert len(calibration_set(f"folder:{root}", ckpt["classes"], pre, n, skip_bad=True)) == n
-    rc, out, err = cli(capsys, "export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--int8", "--skip-bad",
+    rc, out, err = cli(capsys, "export", "--checkpoint", rel_checkpoint, "--format", "onnx", "--int8", "--accept-drop", "--skip-bad",
                        "--calib-data", f"folder:{root}", "--calib-images", "0", "--val-data", f"folder:{root}",
                        "--val-images", "0", "--out", tmp_path / "dist")
     record("images", cases=len(bad))
