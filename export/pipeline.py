@@ -121,20 +121,21 @@ def gate_split(req: ExportRequest, meta: dict, val_spec: str) -> tuple[dict | No
     """(the checkpoint's validation-split record, the split the gates judge on). Gating on val keeps
     ``--int8 auto``'s recipe choice, like every other choice, off the test split. The record applies
     to the checkpoint's own data set only; another ``--val-data`` is the user's own hold-out."""
-    data = meta.get("data") or {}
-    carve = data.get("val_split") or None
-    own = val_spec == data.get("spec")
-    split = req.gate_split or ("val" if carve and own else "test")
+    own = val_spec == (meta.get("data") or {}).get("spec")
+    carve = _own_carve(val_spec, meta)
+    split = req.gate_split or ("val" if carve else "test")
     if split == "val" and own and carve is None:
         raise FGVCError(f"--gate-split val: {req.checkpoint} records no validation split (trained before "
                         "validation splits); pass --gate-split test")
-    return (carve if own else None), split
+    return carve, split
 
 
 def _own_carve(spec: str, meta: dict) -> dict | None:
-    """The checkpoint's validation-split record when ``spec`` is its own data set (calibration avoids val)."""
+    """The checkpoint's validation-split record when ``spec`` is its own data set, else None."""
     data = meta.get("data") or {}
-    return data.get("val_split") or None if spec == data.get("spec") else None
+    if spec != data.get("spec"):
+        return None
+    return data.get("val_split") or None
 
 
 def run_export(req: ExportRequest, echo=print) -> ExportResult:
@@ -157,10 +158,12 @@ def _run_export(req: ExportRequest, echo) -> ExportResult:
     carve, split = gate_split(req, meta, val_spec)
     with stage("decode validation images"):
         val = validation_set(val_spec, meta["classes"], pre, req.val_images, req.skip_bad, split, carve)
-    with stage("decode calibration images"):
-        calib_spec = _data_spec(req.calib_data, meta, "--calib-data") if mode else None
-        calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
-                                _own_carve(calib_spec, meta)) if mode else None
+    calib = None
+    if mode:
+        with stage("decode calibration images"):
+            calib_spec = _data_spec(req.calib_data, meta, "--calib-data")
+            calib = calibration_set(calib_spec, meta["classes"], pre, req.calib_images, req.skip_bad,
+                                    _own_carve(calib_spec, meta))
     for option, images in (("--val-data", val), ("--calib-data", calib)):
         if images is not None and images.skipped:
             echo(f"warning: {option}: skipped {len(images.skipped)} unreadable image(s) (--skip-bad), "

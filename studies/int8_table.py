@@ -129,7 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, help="bench only this many test images (a quick look; the table says so)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    cfg, records, command = load_front_config(args.config), None, command_of("int8_table", argv)
+    cfg, command = load_front_config(args.config), command_of("int8_table", argv)
     records = load_records(cfg)
     out, done = Path(args.out), {}
     for point in cfg["points"]:
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
         if not (run.folder / run.checkpoint).is_file():
             log.warning("%s: %s is not on this machine; left out", point["name"], run.folder / run.checkpoint)
             continue
-        done[point["name"]] = (*export_point(run, pick_rule(point, recs), out / point["name"], args.formats, command),)
+        done[point["name"]] = export_point(run, pick_rule(point, recs), out / point["name"], args.formats, command)
     if not done:
         raise SystemExit("no point has a finished run on this machine")
     spec = records[0]["config"]["data"]
